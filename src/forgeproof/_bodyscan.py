@@ -1,0 +1,246 @@
+"""Finding the token in a request body without consuming it.
+
+A :class:`BodyScanner` is fed the body chunk by chunk and says when it has
+seen enough. The adapter keeps the chunks and hands every byte to the app
+afterwards, so the app's own form parser still sees the whole body. Forms
+are parsed by python-multipart's streaming parsers; JSON, which has no
+streaming parser in the standard library, is held whole up to the limit.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+from python_multipart.exceptions import FormParserError
+from python_multipart.multipart import (
+    MultipartParser,
+    QuerystringParser,
+    parse_options_header,
+)
+
+from .policy import Rejection
+from .reasons import Reason
+from .tokens import TOKEN_LENGTH
+
+__all__ = ["BodyScanner", "body_kind"]
+
+# A token is 86 ASCII characters; a value several times longer is junk, and
+# keeping only a bounded prefix of it keeps junk from costing memory.
+_MAX_VALUE_BYTES = 4 * TOKEN_LENGTH
+
+
+def body_kind(content_type: str | None) -> str | None:
+    """Which body format may carry the token: ``"urlencoded"``,
+    ``"multipart"``, ``"json"``, or ``None`` for anything else.
+
+    ``None`` does not mean "unchecked": such a request simply has no token
+    in its body, and is rejected unless the header carries one. That is what
+    defeats the ``text/plain`` form and ``no-cors`` fetch tricks.
+    """
+    media_type = _media_type(content_type)
+    if media_type == "application/x-www-form-urlencoded":
+        return "urlencoded"
+    if media_type == "multipart/form-data":
+        return "multipart"
+    if media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    ):
+        return "json"
+    return None
+
+
+class BodyScanner:
+    """Searches one body for the token field, within ``limit`` bytes.
+
+    Call :meth:`feed` with each chunk until it returns ``True`` or the body
+    ends, then :meth:`finish`. Afterwards :attr:`tokens` holds every value
+    found and :attr:`rejection` any problem with the body itself.
+    """
+
+    def __init__(
+        self, content_type: str | None, kind: str, field_name: str, limit: int
+    ) -> None:
+        self.tokens: list[str] = []
+        self.rejection: Rejection | None = None
+        self._kind = kind
+        self._field = field_name.encode("utf-8")
+        self._limit = limit
+        self._seen = 0
+        self._done = False
+        self._json = bytearray()
+        self._parser: MultipartParser | QuerystringParser | None = None
+        if kind == "urlencoded":
+            self._parser = self._urlencoded_parser()
+        elif kind == "multipart":
+            self._parser = self._multipart_parser(content_type)
+
+    def feed(self, chunk: bytes) -> bool:
+        """Scan *chunk*; ``True`` means stop reading, the outcome is known."""
+        if self._done:
+            return True
+
+        self._seen += len(chunk)
+        if self._kind == "json":
+            if self._seen > self._limit:
+                return self._stop(Rejection(Reason.BODY_TOO_LARGE))
+            self._json += chunk
+            return False
+
+        try:
+            if self._parser is not None:
+                self._parser.write(chunk)
+        except FormParserError:
+            return self._stop(Rejection(Reason.MALFORMED_BODY))
+
+        if self.tokens:
+            return self._stop(None)
+        if self._seen > self._limit:
+            return self._stop(Rejection(Reason.TOKEN_MISSING, self._beyond_limit()))
+        return False
+
+    def finish(self) -> None:
+        """The body has ended: settle the outcome."""
+        if self._done:
+            return
+
+        if self._kind == "json":
+            self._scan_json(bytes(self._json))
+        elif self._parser is not None:
+            try:
+                self._parser.finalize()
+            except FormParserError:
+                self.rejection = Rejection(Reason.MALFORMED_BODY)
+        self._done = True
+
+    def _stop(self, rejection: Rejection | None) -> bool:
+        self.rejection = rejection
+        self._done = True
+        self._json = bytearray()
+        return True
+
+    def _beyond_limit(self) -> str:
+        where = (
+            "before any file part" if self._kind == "multipart" else "first in the body"
+        )
+        return (
+            f"No CSRF token in the first {self._limit} bytes of the body. Send it "
+            f"in the X-CSRF-Token header, or put the csrf_token field {where}."
+        )
+
+    def _scan_json(self, body: bytes) -> None:
+        try:
+            # Objects become lists of pairs, so a key given twice is seen twice
+            # instead of the last one silently winning.
+            document = json.loads(body, object_pairs_hook=_pairs)
+        except (ValueError, RecursionError):
+            self.rejection = Rejection(Reason.MALFORMED_BODY)
+            return
+
+        if isinstance(document, _Pairs):
+            field = self._field.decode("utf-8")
+            self.tokens = [
+                value if isinstance(value, str) else ""
+                for key, value in document
+                if key == field
+            ]
+
+    def _urlencoded_parser(self) -> QuerystringParser:
+        name = bytearray()
+        value = bytearray()
+
+        def on_field_name(data: bytes, start: int, end: int) -> None:
+            # Names are capped too: a 100 MB name must not be held whole.
+            if len(name) <= 3 * len(self._field):
+                name.extend(data[start:end])
+
+        def on_field_data(data: bytes, start: int, end: int) -> None:
+            if len(value) < _MAX_VALUE_BYTES:
+                value.extend(data[start : min(end, start + _MAX_VALUE_BYTES)])
+
+        def on_field_end() -> None:
+            if _form_decode(name) == self._field:
+                self.tokens.append(_form_decode(value).decode("latin-1"))
+            name.clear()
+            value.clear()
+
+        return QuerystringParser(
+            {
+                "on_field_name": on_field_name,
+                "on_field_data": on_field_data,
+                "on_field_end": on_field_end,
+            }
+        )
+
+    def _multipart_parser(self, content_type: str | None) -> MultipartParser | None:
+        _, params = parse_options_header(content_type)
+        boundary = params.get(b"boundary")
+        if not boundary:
+            self.rejection = Rejection(Reason.MALFORMED_BODY)
+            self._done = True
+            return None
+
+        header_name = bytearray()
+        header_value = bytearray()
+        value = bytearray()
+        state = {"wanted": False}
+
+        def on_part_begin() -> None:
+            state["wanted"] = False
+            value.clear()
+
+        def on_header_field(data: bytes, start: int, end: int) -> None:
+            header_name.extend(data[start:end])
+
+        def on_header_value(data: bytes, start: int, end: int) -> None:
+            header_value.extend(data[start:end])
+
+        def on_header_end() -> None:
+            if bytes(header_name).strip().lower() == b"content-disposition":
+                _, disposition = parse_options_header(bytes(header_value))
+                state["wanted"] = (
+                    disposition.get(b"name") == self._field
+                    and b"filename" not in disposition
+                )
+            header_name.clear()
+            header_value.clear()
+
+        def on_part_data(data: bytes, start: int, end: int) -> None:
+            if state["wanted"] and len(value) < _MAX_VALUE_BYTES:
+                value.extend(data[start : min(end, start + _MAX_VALUE_BYTES)])
+
+        def on_part_end() -> None:
+            if state["wanted"]:
+                self.tokens.append(bytes(value).decode("latin-1"))
+            state["wanted"] = False
+
+        return MultipartParser(
+            boundary,
+            {
+                "on_part_begin": on_part_begin,
+                "on_header_field": on_header_field,
+                "on_header_value": on_header_value,
+                "on_header_end": on_header_end,
+                "on_part_data": on_part_data,
+                "on_part_end": on_part_end,
+            },
+        )
+
+
+class _Pairs(list[tuple[str, Any]]):
+    """A JSON object as the list of its key/value pairs."""
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> _Pairs:
+    return _Pairs(pairs)
+
+
+def _form_decode(raw: bytes | bytearray) -> bytes:
+    return unquote_to_bytes(bytes(raw).replace(b"+", b" "))
+
+
+def _media_type(content_type: str | None) -> str:
+    if not content_type:
+        return ""
+    return content_type.partition(";")[0].strip().lower()

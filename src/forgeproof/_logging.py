@@ -1,0 +1,37 @@
+"""forgeproof's loggers and the one place a rejection is logged.
+
+The library adds no handlers. Values that come from the request are logged
+with ``repr`` and cut short, so a crafted path or Origin cannot forge extra
+log lines or flood them; tokens, secrets and session ids are never passed in.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from .policy import Rejection, RequestFacts
+
+__all__ = ["csrf_logger", "log_rejection", "sessions_logger"]
+
+csrf_logger = logging.getLogger("forgeproof.csrf")
+sessions_logger = logging.getLogger("forgeproof.sessions")
+
+_MAX_LOGGED_CHARS = 200
+
+
+def log_rejection(rejection: Rejection, facts: RequestFacts) -> None:
+    """One WARNING per refused request: reason, method, path and origins."""
+    csrf_logger.warning(
+        "CSRF rejected %s %s: reason=%s origin=%s expected=%s",
+        _clip(facts.method),
+        _clip(facts.path),
+        rejection.reason.value,
+        _clip(rejection.got_origin or facts.origin),
+        _clip(rejection.expected_origin),
+    )
+
+
+def _clip(value: str | None) -> str:
+    if value is None:
+        return "-"
+    return repr(value[:_MAX_LOGGED_CHARS])

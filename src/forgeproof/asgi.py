@@ -1,0 +1,322 @@
+"""ASGI middleware: server-side sessions and CSRF protection.
+
+Use them as a pair, sessions outside::
+
+    app = SessionMiddleware(CSRFMiddleware(app), store=SQLiteSessionStore("s.db"))
+
+or in Starlette, ``middleware=[Middleware(SessionMiddleware, store=...),
+Middleware(CSRFMiddleware)]``. The session appears as ``scope["session"]``,
+so Starlette's ``request.session`` works unchanged.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable
+
+from ._bodyscan import BodyScanner, body_kind
+from ._cookies import parse_cookie_header
+from ._logging import log_rejection, sessions_logger
+from .errors import StoreUnavailableError
+from .policy import (
+    DEFAULT_FIELD_NAME,
+    DEFAULT_HEADER_NAME,
+    DEFAULT_SCAN_LIMIT,
+    CSRFPolicy,
+    Rejection,
+    RequestFacts,
+    Verdict,
+    is_safe_method,
+)
+from .reasons import Reason
+from .responses import RejectionRenderer, RejectionResponse, render_rejection
+from .sessions.base import (
+    AsyncSessionStore,
+    Session,
+    SessionConfig,
+    SessionWrite,
+    find_session_cookie,
+    open_session,
+    store_key,
+)
+from .types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["CSRFMiddleware", "SessionMiddleware"]
+
+
+class SessionMiddleware:
+    """Loads the server-side session named by the cookie into
+    ``scope["session"]`` and writes it back when the response starts.
+
+    A visitor who never touches the session gets no cookie and costs the
+    store nothing. When the store fails, unsafe requests are refused with
+    503 (the CSRF check could not run) and safe ones see an empty session.
+
+    :param store: any :class:`~forgeproof.sessions.AsyncSessionStore`.
+    :param config: cookie and timeout settings.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        store: AsyncSessionStore,
+        config: SessionConfig | None = None,
+    ) -> None:
+        self.app = app
+        self.store = store
+        self.config = config or SessionConfig()
+        self._store_down = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+
+        scheme = scope.get("scheme", "http")
+        cookies = [
+            pair
+            for key, value in scope["headers"]
+            if key == b"cookie"
+            for pair in parse_cookie_header(value.decode("latin-1"))
+        ]
+        session_id, count = find_session_cookie(self.config, scheme, cookies)
+        record = None
+        if session_id is not None:
+            try:
+                record = await self.store.aload(store_key(session_id))
+            except StoreUnavailableError:
+                self._note_outage()
+                if scope["type"] == "http" and not is_safe_method(scope["method"]):
+                    await _send_rejection(
+                        scope, send, Rejection(Reason.STORE_UNAVAILABLE)
+                    )
+                    return
+            else:
+                self._note_recovery()
+
+        session = open_session(self.config, session_id, record, count)
+        scope["session"] = session
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_cookie(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                cookie = await self._write(session.plan_write(self.config, scheme))
+                if cookie is not None:
+                    headers = list(message.get("headers", []))
+                    headers.append((b"set-cookie", cookie.encode("latin-1")))
+                    message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookie)
+
+    async def _write(self, write: SessionWrite | None) -> str | None:
+        if write is None:
+            return None
+        try:
+            if write.delete is not None:
+                await self.store.adelete(write.delete)
+            if write.save_key is not None and write.record is not None:
+                await self.store.asave(
+                    write.save_key,
+                    write.record,
+                    write.expires_at,
+                    replaces=write.replaces,
+                )
+        except StoreUnavailableError:
+            # The response goes out without the cookie: the browser keeps
+            # its old session, and any token on this page will be refused.
+            self._note_outage()
+            return None
+
+        self._note_recovery()
+        return write.set_cookie
+
+    def _note_outage(self) -> None:
+        # One ERROR per outage, not one per request.
+        if not self._store_down:
+            self._store_down = True
+            sessions_logger.error("session store unavailable", exc_info=True)
+
+    def _note_recovery(self) -> None:
+        if self._store_down:
+            self._store_down = False
+            sessions_logger.warning("session store available again")
+
+
+class CSRFMiddleware:
+    """Refuses unsafe requests that do not carry the session's token.
+
+    Must run inside :class:`SessionMiddleware`. The token is looked for in
+    the ``X-CSRF-Token`` header, then in the ``csrf_token`` field of a form
+    body or the top-level key of a JSON body; the query string never
+    counts. When the body is searched, the app still receives every byte.
+
+    :param trusted_origins: see :class:`~forgeproof.policy.CSRFPolicy`.
+    :param exempt_paths: see :class:`~forgeproof.policy.CSRFPolicy`.
+    :param is_exempt: a per-request exemption hook, for integrations that
+        mark routes exempt. It weakens protection exactly where it answers
+        ``True``.
+    :param on_reject: renders the refusal; the default sends problem+json
+        to API clients and an HTML page to browsers.
+    :param policy: a ready :class:`CSRFPolicy`, instead of the keywords.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        trusted_origins: Iterable[str] = (),
+        exempt_paths: Iterable[str] = (),
+        header_name: str = DEFAULT_HEADER_NAME,
+        field_name: str = DEFAULT_FIELD_NAME,
+        scan_limit: int = DEFAULT_SCAN_LIMIT,
+        is_exempt: Callable[[Scope], bool] | None = None,
+        on_reject: RejectionRenderer | None = None,
+        policy: CSRFPolicy | None = None,
+    ) -> None:
+        self.app = app
+        self.policy = policy or CSRFPolicy.build(
+            trusted_origins=trusted_origins,
+            exempt_paths=exempt_paths,
+            header_name=header_name,
+            field_name=field_name,
+            scan_limit=scan_limit,
+        )
+        self.is_exempt = is_exempt
+        self.on_reject = on_reject or render_rejection
+        self._header_key = self.policy.header_name.lower().encode("latin-1")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or is_safe_method(scope["method"]):
+            await self.app(scope, receive, send)
+            return
+
+        session = scope.get("session")
+        if not isinstance(session, Session):
+            raise RuntimeError(
+                "CSRFMiddleware needs forgeproof's SessionMiddleware around it"
+            )
+
+        headers = _headers(scope)
+        facts = self._facts(scope, headers, session)
+        verdict = self.policy.precheck(facts)
+        if isinstance(verdict, Rejection):
+            await self._reject(send, verdict, facts)
+            return
+        if verdict is Verdict.ACCEPT:
+            await self.app(scope, receive, send)
+            return
+
+        secret = session.csrf_secret if session.has_csrf_secret else None
+        header_value = headers.get(self._header_key)
+        if header_value is not None:
+            # The header wins and the body is never read: a 50 MB upload
+            # costs nothing to check.
+            tokens = [part.strip() for part in header_value.split(",")]
+            rejection = self.policy.check_token(tokens, secret)
+        else:
+            scanned = await self._scan_body(headers.get(b"content-type"), receive)
+            if scanned is None:
+                return  # the client went away mid-body; nothing to answer
+            receive, tokens, rejection = scanned
+            if rejection is None:
+                rejection = self.policy.check_token(tokens, secret)
+
+        if rejection is not None:
+            await self._reject(send, rejection, facts)
+            return
+        await self.app(scope, receive, send)
+
+    def _facts(
+        self, scope: Scope, headers: dict[bytes, str], session: Session
+    ) -> RequestFacts:
+        return RequestFacts(
+            method=scope["method"],
+            scheme=scope.get("scheme", "http"),
+            host=headers.get(b"host"),
+            path=scope.get("path", ""),
+            origin=headers.get(b"origin"),
+            referer=headers.get(b"referer"),
+            sec_fetch_site=headers.get(b"sec-fetch-site"),
+            authorization=headers.get(b"authorization"),
+            session_cookie_count=session.cookie_count,
+            has_live_session=not session.is_new,
+            exempt=self.is_exempt is not None and self.is_exempt(scope),
+            accept=headers.get(b"accept"),
+        )
+
+    async def _scan_body(
+        self, content_type: str | None, receive: Receive
+    ) -> tuple[Receive, list[str], Rejection | None] | None:
+        """Read just enough body to find the token.
+
+        Returns a ``receive`` that replays what was read and then continues
+        with the rest, the token values found, and any problem with the
+        body; ``None`` if the client disconnected.
+        """
+        kind = body_kind(content_type)
+        if kind is None:
+            return receive, [], Rejection(Reason.TOKEN_MISSING)
+
+        scanner = BodyScanner(
+            content_type, kind, self.policy.field_name, self.policy.scan_limit
+        )
+        read: deque[Message] = deque()
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return None
+            read.append(message)
+            if scanner.feed(message.get("body", b"")):
+                break
+            if not message.get("more_body", False):
+                scanner.finish()
+                break
+
+        async def replay() -> Message:
+            if read:
+                return read.popleft()
+            return await receive()
+
+        return replay, scanner.tokens, scanner.rejection
+
+    async def _reject(
+        self, send: Send, rejection: Rejection, facts: RequestFacts
+    ) -> None:
+        log_rejection(rejection, facts)
+        await _send_response(send, self.on_reject(rejection, facts))
+
+
+async def _send_rejection(scope: Scope, send: Send, rejection: Rejection) -> None:
+    headers = _headers(scope)
+    facts = RequestFacts(
+        method=scope["method"],
+        scheme=scope.get("scheme", "http"),
+        host=headers.get(b"host"),
+        path=scope.get("path", ""),
+        origin=headers.get(b"origin"),
+        accept=headers.get(b"accept"),
+    )
+    log_rejection(rejection, facts)
+    await _send_response(send, render_rejection(rejection, facts))
+
+
+async def _send_response(send: Send, response: RejectionResponse) -> None:
+    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
+    headers.append((b"content-length", str(len(response.body)).encode("ascii")))
+    await send(
+        {"type": "http.response.start", "status": response.status, "headers": headers}
+    )
+    await send({"type": "http.response.body", "body": response.body})
+
+
+def _headers(scope: Scope) -> dict[bytes, str]:
+    """The request headers by lower-case name, repeats joined with ", "."""
+    headers: dict[bytes, str] = {}
+    for key, value in scope["headers"]:
+        text = value.decode("latin-1")
+        headers[key] = f"{headers[key]}, {text}" if key in headers else text
+    return headers

@@ -1,0 +1,109 @@
+"""What a refused request gets back: problem+json or a short HTML page.
+
+Neither ever contains a token, secret or session id: only the reason code,
+its human detail, and for origin reasons the two origins involved.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from html import escape
+
+from .policy import Rejection, RequestFacts
+
+__all__ = [
+    "RejectionRenderer",
+    "RejectionResponse",
+    "render_html",
+    "render_problem_json",
+    "render_rejection",
+    "wants_json",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class RejectionResponse:
+    """A framework-neutral HTTP response, sent by an adapter as it is."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+
+#: The signature of a custom ``on_reject`` renderer.
+RejectionRenderer = Callable[[Rejection, RequestFacts], RejectionResponse]
+
+_COMMON_HEADERS = (
+    # A rejection must never be cached and served to someone else.
+    ("cache-control", "no-store"),
+    ("x-content-type-options", "nosniff"),
+)
+
+
+def wants_json(facts: RequestFacts) -> bool:
+    """Whether the client would rather read JSON than HTML.
+
+    Browsers navigating to a page list ``text/html``; ``fetch()`` sends
+    ``*/*`` and API clients name JSON. Only the first get the HTML page.
+    """
+    accept = (facts.accept or "").lower()
+    return "json" in accept or "text/html" not in accept
+
+
+def render_problem_json(rejection: Rejection, facts: RequestFacts) -> RejectionResponse:
+    """An ``application/problem+json`` body (RFC 9457) with a ``reason`` member."""
+    problem: dict[str, object] = {
+        "type": f"urn:forgeproof:reason:{rejection.reason.value}",
+        "title": "Request rejected"
+        if rejection.reason.status == 403
+        else "Unavailable",
+        "status": rejection.reason.status,
+        "detail": rejection.message,
+        "reason": rejection.reason.value,
+    }
+    if rejection.expected_origin is not None:
+        problem["expected_origin"] = rejection.expected_origin
+    if rejection.got_origin is not None:
+        problem["origin"] = rejection.got_origin
+
+    body = json.dumps(problem).encode("utf-8")
+    return RejectionResponse(
+        rejection.reason.status,
+        (("content-type", "application/problem+json"), *_COMMON_HEADERS),
+        body,
+    )
+
+
+def render_html(rejection: Rejection, facts: RequestFacts) -> RejectionResponse:
+    """A short page that tells a person what happened and what to do."""
+    status = rejection.reason.status
+    title = "Request blocked" if status == 403 else "Service unavailable"
+    lines = [
+        "<!doctype html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{status} {title}</title></head><body>",
+        f"<h1>{title}</h1>",
+        f"<p>{escape(rejection.message)}</p>",
+        "<p>If you did not mean to do this, another site may have tried to act "
+        "on your behalf, and nothing was changed.</p>",
+        f"<p><small>Reason: <code>{escape(rejection.reason.value)}</code></small></p>",
+        "</body></html>",
+    ]
+    return RejectionResponse(
+        status,
+        (
+            ("content-type", "text/html; charset=utf-8"),
+            ("content-security-policy", "default-src 'none'"),
+            *_COMMON_HEADERS,
+        ),
+        "\n".join(lines).encode("utf-8"),
+    )
+
+
+def render_rejection(rejection: Rejection, facts: RequestFacts) -> RejectionResponse:
+    """The default renderer: problem+json or HTML, by :func:`wants_json`."""
+    if wants_json(facts):
+        return render_problem_json(rejection, facts)
+    return render_html(rejection, facts)

@@ -1,0 +1,439 @@
+"""Server-side sessions: the record a store keeps, the store contract, and the
+mutable mapping an app sees as its session.
+
+The browser holds only an opaque session id. Stores never see that id either:
+they are keyed by its SHA-256 digest, so a leaked database or Redis dump gives
+no cookie to replay.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+from collections.abc import Callable, Iterator, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from ..errors import ConfigurationError
+from ..tokens import SECRET_BYTES, new_secret
+
+__all__ = [
+    "AsyncSessionStore",
+    "Session",
+    "SessionConfig",
+    "SessionRecord",
+    "SessionStore",
+]
+
+# 256 bits: far past the 128 that OWASP asks for, and the same size as the
+# CSRF secret, so guessing either is equally hopeless.
+_SESSION_ID_BYTES = 32
+_SESSION_ID_LENGTH = 43  # base64url of 32 bytes, no padding
+
+# Rewriting a record on every request only to move its idle deadline would
+# turn each read into a write. Refreshing at most this often keeps the idle
+# timeout accurate to within a minute.
+_TOUCH_INTERVAL_SECONDS = 60.0
+
+
+def new_session_id() -> str:
+    """Return a fresh, unguessable session id for a cookie."""
+    return secrets.token_urlsafe(_SESSION_ID_BYTES)
+
+
+def store_key(session_id: str) -> str:
+    """Return the key a store files a session under: a digest of its id."""
+    return hashlib.sha256(session_id.encode("ascii")).hexdigest()
+
+
+def is_well_formed_session_id(value: str) -> bool:
+    """Tell whether a cookie value could be one of our session ids at all."""
+    return (
+        len(value) == _SESSION_ID_LENGTH
+        and value.isascii()
+        and (value.replace("-", "").replace("_", "").isalnum())
+    )
+
+
+@dataclass(slots=True)
+class SessionRecord:
+    """What a store keeps for one session.
+
+    ``data`` must be JSON-serialisable: every store, the in-memory one
+    included, keeps the JSON text, so an app behaves the same on each.
+    """
+
+    data: dict[str, Any]
+    csrf_secret: bytes | None
+    created_at: float
+    accessed_at: float
+
+    def to_json(self) -> str:
+        """Serialise for a store."""
+        secret = self.csrf_secret.hex() if self.csrf_secret is not None else None
+        return json.dumps(
+            {"d": self.data, "s": secret, "c": self.created_at, "a": self.accessed_at},
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> SessionRecord | None:
+        """Parse a stored value; anything corrupted or foreign gives ``None``.
+
+        A value this code did not write (a bit flip, another program sharing
+        the key space) must read as "no session", never as an error page.
+        """
+        try:
+            value = json.loads(raw)
+            data, secret = value["d"], value["s"]
+            created, accessed = float(value["c"]), float(value["a"])
+            csrf_secret = bytes.fromhex(secret) if secret is not None else None
+        except (ValueError, TypeError, KeyError, RecursionError):
+            return None
+
+        if not isinstance(data, dict):
+            return None
+        if csrf_secret is not None and len(csrf_secret) != SECRET_BYTES:
+            return None
+
+        return cls(data, csrf_secret, created, accessed)
+
+
+class SessionStore(Protocol):
+    """Where server-side sessions live, for synchronous (WSGI) callers.
+
+    Keys are digests from the session layer. ``expires_at`` is a Unix time
+    after which the store may forget the record; the session layer checks
+    the timeouts itself on every load, so lazy expiry is enough.
+    """
+
+    def load(self, key: str) -> SessionRecord | None:
+        """Return the record filed under *key*, or ``None``."""
+
+    def save(
+        self,
+        key: str,
+        record: SessionRecord,
+        expires_at: float,
+        *,
+        replaces: str | None = None,
+    ) -> None:
+        """File *record* under *key*; with *replaces*, remove that key in the
+        same step, so a rotated session never exists under both ids or
+        neither."""
+
+    def delete(self, key: str) -> None:
+        """Forget *key*; forgetting an unknown key is not an error."""
+
+
+class AsyncSessionStore(Protocol):
+    """The asynchronous twin of :class:`SessionStore`, for ASGI callers."""
+
+    async def aload(self, key: str) -> SessionRecord | None:
+        """As :meth:`SessionStore.load`."""
+
+    async def asave(
+        self,
+        key: str,
+        record: SessionRecord,
+        expires_at: float,
+        *,
+        replaces: str | None = None,
+    ) -> None:
+        """As :meth:`SessionStore.save`."""
+
+    async def adelete(self, key: str) -> None:
+        """As :meth:`SessionStore.delete`."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionConfig:
+    """How session cookies are issued and how long sessions live.
+
+    :param cookie_name: the cookie's base name. On https it gets the
+        ``__Host-`` prefix, which browsers only accept from the exact host
+        with ``Secure`` and ``Path=/``: a sibling subdomain cannot plant or
+        overwrite it (session fixation, cookie tossing).
+    :param idle_timeout: seconds without a request after which a session is
+        gone.
+    :param absolute_timeout: seconds after creation after which a session is
+        gone however busy it is, so a stolen cookie does not live forever.
+    :param secure: ``None`` (the default) marks the cookie ``Secure`` exactly
+        on https requests. ``True`` forces it, for apps behind a TLS proxy
+        that talks plain http to them. ``False`` is only for local
+        development over http and is never needed on https.
+    :param same_site: ``"lax"`` keeps top-level GET navigation from other
+        sites logged in; ``"strict"`` drops the cookie on those too.
+        ``None`` is refused: a CSRF library should not hand out cookies that
+        every site can make the browser send (RFC 6265bis §5.4.7).
+    :param clock: the time source, injectable for tests.
+    """
+
+    cookie_name: str = "forgeproof_session"
+    idle_timeout: float = 12 * 3600
+    absolute_timeout: float = 14 * 24 * 3600
+    secure: bool | None = None
+    same_site: Literal["lax", "strict"] = "lax"
+    clock: Callable[[], float] = field(default=time.time, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.cookie_name or not self.cookie_name.replace("_", "").isalnum():
+            raise ConfigurationError(
+                "cookie_name must be letters, digits and underscores, "
+                f"not {self.cookie_name!r}"
+            )
+        if self.idle_timeout <= 0 or self.absolute_timeout < self.idle_timeout:
+            raise ConfigurationError(
+                "need 0 < idle_timeout <= absolute_timeout (both in seconds)"
+            )
+        if self.same_site not in ("lax", "strict"):
+            raise ConfigurationError(
+                "same_site must be 'lax' or 'strict'; SameSite=None would let "
+                "every site send the session cookie"
+            )
+
+    def cookie_name_for(self, scheme: str) -> str:
+        """The cookie name for a request made over *scheme*."""
+        if self._is_secure(scheme):
+            return "__Host-" + self.cookie_name
+        return self.cookie_name
+
+    def set_cookie_header(self, scheme: str, session_id: str | None) -> str:
+        """Build the ``Set-Cookie`` value that stores *session_id*, or that
+        removes the cookie when *session_id* is ``None``."""
+        name = self.cookie_name_for(scheme)
+        parts = [f"{name}={session_id or ''}", "Path=/", "HttpOnly"]
+        parts.append(
+            "SameSite=Strict" if self.same_site == "strict" else "SameSite=Lax"
+        )
+        if self._is_secure(scheme):
+            parts.append("Secure")
+        if session_id is None:
+            parts.append("Max-Age=0")
+
+        return "; ".join(parts)
+
+    def expires_at(self, record: SessionRecord) -> float:
+        """When *record* stops being valid: the earlier of its two deadlines."""
+        return min(
+            record.accessed_at + self.idle_timeout,
+            record.created_at + self.absolute_timeout,
+        )
+
+    def _is_secure(self, scheme: str) -> bool:
+        if self.secure is None:
+            return scheme in ("https", "wss")
+        return self.secure
+
+
+class Session(MutableMapping[str, Any]):
+    """One request's view of its server-side session.
+
+    A mutable mapping, so ``request.session["user"] = ...`` works as in
+    Starlette or Flask. Changes are written back when the response starts.
+    The CSRF secret lives beside the data, not in it, so code that iterates
+    or clears the mapping can never leak or keep it.
+    """
+
+    __slots__ = (
+        "_created_at",
+        "_data",
+        "_deleted_key",
+        "_id",
+        "_now",
+        "_previous_key",
+        "_secret",
+        "_stored_accessed_at",
+        "cookie_count",
+        "is_new",
+        "modified",
+    )
+
+    def __init__(
+        self,
+        session_id: str | None,
+        record: SessionRecord | None,
+        *,
+        now: float,
+        cookie_count: int = 0,
+    ) -> None:
+        self._id = session_id if record is not None else None
+        self._now = now
+        #: True when the request named no live session: a first visit, an
+        #: expired or unknown id. Unsafe requests from such a session have
+        #: nothing to check a token against.
+        self.is_new = record is None
+        #: How many times the request's Cookie header named the session
+        #: cookie; more than one means a cookie was planted beside ours.
+        self.cookie_count = cookie_count
+        #: Set when the data must be written back. Set it yourself after
+        #: changing a nested value in place.
+        self.modified = False
+        self._previous_key: str | None = None
+        self._deleted_key: str | None = None
+        if record is None:
+            self._data: dict[str, Any] = {}
+            self._secret: bytes | None = None
+            self._created_at = now
+            self._stored_accessed_at = now
+        else:
+            self._data = record.data
+            self._secret = record.csrf_secret
+            self._created_at = record.created_at
+            self._stored_accessed_at = record.accessed_at
+
+    def __repr__(self) -> str:
+        # Never the id or the secret: reprs end up in tracebacks and logs.
+        state = "new" if self.is_new else "stored"
+        return f"<Session {state} keys={sorted(self._data)!r}>"
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._data[key] = value
+        self.modified = True
+
+    def __delitem__(self, key: str) -> None:
+        del self._data[key]
+        self.modified = True
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    @property
+    def id(self) -> str | None:
+        """The session id, or ``None`` before the session is first saved.
+
+        Treat it like a password: it authenticates whoever holds it.
+        """
+        return self._id
+
+    @property
+    def csrf_secret(self) -> bytes:
+        """The session's CSRF secret, created on first use.
+
+        Creating it marks the session for saving, which is what gives an
+        anonymous visitor of a login form a session to check the form
+        against (login CSRF).
+        """
+        if self._secret is None:
+            self._secret = new_secret()
+            self.modified = True
+        return self._secret
+
+    @property
+    def has_csrf_secret(self) -> bool:
+        """Whether a CSRF secret exists, without creating one."""
+        return self._secret is not None
+
+    def rotate_csrf_secret(self) -> None:
+        """Replace the CSRF secret: every token issued so far stops working."""
+        self._secret = new_secret()
+        self.modified = True
+
+    def rotate_id(self) -> None:
+        """Move the session to a new id, keeping its data.
+
+        Call it at login (with :meth:`rotate_csrf_secret`, or use
+        :func:`forgeproof.rotate`): an id an attacker planted or saw before
+        login is worthless after it (session fixation).
+        """
+        if self._id is not None and self._previous_key is None:
+            self._previous_key = store_key(self._id)
+        self._id = None
+        self.modified = True
+
+    def clear(self) -> None:
+        """Delete the session on the server and empty it (logout).
+
+        The old id and every token issued under it stop working. Writing to
+        the session afterwards starts a new one under a new id.
+        """
+        old = self._previous_key or (store_key(self._id) if self._id else None)
+        if old is not None:
+            self._deleted_key = old
+        self._id = None
+        self._previous_key = None
+        self._data = {}
+        self._secret = None
+        self._created_at = self._now
+        self.modified = False
+
+    def plan_write(self, config: SessionConfig, scheme: str) -> SessionWrite | None:
+        """Decide what the store and the cookie need after this request.
+
+        Returns ``None`` when nothing changes. A new id is drawn here, so an
+        adapter calls this once, when the response starts.
+        """
+        touch_due = self._now - self._stored_accessed_at >= _TOUCH_INTERVAL_SECONDS
+        if not (self.modified or (self._id is not None and touch_due)):
+            if self._deleted_key is None:
+                return None
+            return SessionWrite(
+                delete=self._deleted_key,
+                set_cookie=config.set_cookie_header(scheme, None),
+            )
+
+        set_cookie = None
+        if self._id is None:
+            self._id = new_session_id()
+            set_cookie = config.set_cookie_header(scheme, self._id)
+        record = SessionRecord(self._data, self._secret, self._created_at, self._now)
+        return SessionWrite(
+            delete=self._deleted_key,
+            save_key=store_key(self._id),
+            record=record,
+            expires_at=config.expires_at(record),
+            replaces=self._previous_key,
+            set_cookie=set_cookie,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SessionWrite:
+    """The store work and the cookie an adapter carries out for a request.
+
+    Order: ``delete`` first, then save ``record`` under ``save_key`` (removing
+    ``replaces`` in the same step), then send ``set_cookie`` if any.
+    """
+
+    delete: str | None = None
+    save_key: str | None = None
+    record: SessionRecord | None = None
+    expires_at: float = 0.0
+    replaces: str | None = None
+    set_cookie: str | None = None
+
+
+def find_session_cookie(
+    config: SessionConfig, scheme: str, cookies: list[tuple[str, str]]
+) -> tuple[str | None, int]:
+    """Pick the session id out of a request's cookies.
+
+    Returns the first well-formed id (or ``None``) and how many times the
+    cookie appeared at all. Malformed values are never looked up: a store
+    only ever sees digests of ids that could be ours.
+    """
+    name = config.cookie_name_for(scheme)
+    values = [value for key, value in cookies if key == name]
+    session_id = next((v for v in values if is_well_formed_session_id(v)), None)
+    return session_id, len(values)
+
+
+def open_session(
+    config: SessionConfig,
+    session_id: str | None,
+    record: SessionRecord | None,
+    cookie_count: int,
+) -> Session:
+    """Wrap a loaded record, dropping it if either timeout has passed."""
+    now = config.clock()
+    if record is not None and now >= config.expires_at(record):
+        record = None
+    return Session(session_id, record, now=now, cookie_count=cookie_count)

@@ -1,0 +1,168 @@
+"""A session store in an SQLite file: the embedded default.
+
+It survives restarts and is safe for several processes on one machine
+(WAL journal, a busy timeout instead of "database is locked" errors). For
+several machines use the Redis store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..errors import StoreUnavailableError
+from .base import SessionRecord
+
+__all__ = ["SQLiteSessionStore"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS forgeproof_sessions (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    expires_at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS forgeproof_sessions_expiry
+    ON forgeproof_sessions (expires_at);
+"""
+_BUSY_TIMEOUT_MS = 5000
+_SWEEP_EVERY_SAVES = 1000
+
+
+class SQLiteSessionStore:
+    """Sessions in a table of an SQLite database file.
+
+    Each thread gets its own connection (``sqlite3`` connections must not
+    be shared across threads). The asynchronous methods run the same
+    queries in a worker thread, so a busy database never stalls the event
+    loop.
+
+    :param path: the database file; created with its table if missing. It
+        may be the app's own database: the table is ``forgeproof_sessions``.
+    :param clock: the time source for expiry, injectable for tests.
+    """
+
+    def __init__(
+        self, path: str | Path, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.path = Path(path)
+        self._clock = clock
+        self._local = threading.local()
+        self._saves_since_sweep = 0
+        with self._transaction() as db:
+            db.executescript(_SCHEMA)
+
+    def __repr__(self) -> str:
+        return f"<SQLiteSessionStore path={str(self.path)!r}>"
+
+    def load(self, key: str) -> SessionRecord | None:
+        """Return the record under *key* unless it has expired."""
+        with self._errors_wrapped():
+            row = (
+                self._connection()
+                .execute(
+                    "SELECT value FROM forgeproof_sessions "
+                    "WHERE key = ? AND expires_at > ?",
+                    (key, self._clock()),
+                )
+                .fetchone()
+            )
+        return SessionRecord.from_json(row[0]) if row is not None else None
+
+    def save(
+        self,
+        key: str,
+        record: SessionRecord,
+        expires_at: float,
+        *,
+        replaces: str | None = None,
+    ) -> None:
+        """File *record* under *key*, removing *replaces* in the same
+        transaction."""
+        raw = record.to_json()
+        with self._transaction() as db:
+            if replaces is not None:
+                db.execute("DELETE FROM forgeproof_sessions WHERE key = ?", (replaces,))
+            db.execute(
+                "INSERT OR REPLACE INTO forgeproof_sessions (key, value, expires_at) "
+                "VALUES (?, ?, ?)",
+                (key, raw, expires_at),
+            )
+            self._saves_since_sweep += 1
+            if self._saves_since_sweep >= _SWEEP_EVERY_SAVES:
+                db.execute(
+                    "DELETE FROM forgeproof_sessions WHERE expires_at <= ?",
+                    (self._clock(),),
+                )
+                self._saves_since_sweep = 0
+
+    def delete(self, key: str) -> None:
+        """Forget *key*."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM forgeproof_sessions WHERE key = ?", (key,))
+
+    async def aload(self, key: str) -> SessionRecord | None:
+        """As :meth:`load`, in a worker thread."""
+        return await asyncio.to_thread(self.load, key)
+
+    async def asave(
+        self,
+        key: str,
+        record: SessionRecord,
+        expires_at: float,
+        *,
+        replaces: str | None = None,
+    ) -> None:
+        """As :meth:`save`, in a worker thread."""
+        await asyncio.to_thread(self.save, key, record, expires_at, replaces=replaces)
+
+    async def adelete(self, key: str) -> None:
+        """As :meth:`delete`, in a worker thread."""
+        await asyncio.to_thread(self.delete, key)
+
+    def close(self) -> None:
+        """Close this thread's connection (others close with their threads)."""
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+    def _connection(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            with self._errors_wrapped():
+                # isolation_level=None: transactions are explicit below, so
+                # a read never holds a lock it forgot to release.
+                db = sqlite3.connect(
+                    self.path, isolation_level=None, check_same_thread=True
+                )
+                db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+                db.execute("PRAGMA journal_mode = WAL")
+                db.execute("PRAGMA synchronous = NORMAL")
+            self._local.db = db
+        return db
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._errors_wrapped():
+            db = self._connection()
+            # IMMEDIATE takes the write lock up front: a rotation's delete
+            # and insert can never interleave with another process's write.
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    @contextmanager
+    def _errors_wrapped(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise StoreUnavailableError("sqlite") from exc
