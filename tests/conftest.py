@@ -1,0 +1,1 @@
+"""Shared pytest configuration; fixtures live beside the tests that use them."""
