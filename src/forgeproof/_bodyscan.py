@@ -20,7 +20,7 @@ from python_multipart.multipart import (
     parse_options_header,
 )
 
-from .policy import Rejection
+from .policy import DEFAULT_HEADER_NAME, Rejection
 from .reasons import Reason
 from .tokens import TOKEN_LENGTH
 
@@ -57,15 +57,29 @@ class BodyScanner:
     Call :meth:`feed` with each chunk until it returns ``True`` or the body
     ends, then :meth:`finish`. Afterwards :attr:`tokens` holds every value
     found and :attr:`rejection` any problem with the body itself.
+
+    The scan covers the body up to its end or ``limit`` bytes, whichever
+    comes first; once a form token has been found it also ends where the
+    next file part begins, so an upload after the token is never read. The
+    outcome depends only on the bytes, never on how they were split into
+    chunks: a second token, or a token straddling the limit, is seen or
+    missed the same way whatever the network did.
     """
 
     def __init__(
-        self, content_type: str | None, kind: str, field_name: str, limit: int
+        self,
+        content_type: str | None,
+        kind: str,
+        field_name: str,
+        limit: int,
+        *,
+        header_name: str = DEFAULT_HEADER_NAME,
     ) -> None:
         self.tokens: list[str] = []
         self.rejection: Rejection | None = None
         self._kind = kind
         self._field = field_name.encode("utf-8")
+        self._header_name = header_name
         self._limit = limit
         self._seen = 0
         self._done = False
@@ -80,23 +94,33 @@ class BodyScanner:
         """Scan *chunk*; ``True`` means stop reading, the outcome is known."""
         if self._done:
             return True
+        if not chunk:
+            return False
 
-        self._seen += len(chunk)
+        room = self._limit - self._seen
         if self._kind == "json":
-            if self._seen > self._limit:
+            if len(chunk) > room:
                 return self._stop(Rejection(Reason.BODY_TOO_LARGE))
+            self._seen += len(chunk)
             self._json += chunk
             return False
 
+        # Only the bytes within the limit reach the parser, so a token that
+        # begins before the limit and ends after it is missed whether the
+        # limit falls inside a chunk or between two.
+        piece = chunk[:room]
+        self._seen += len(piece)
         try:
-            if self._parser is not None:
-                self._parser.write(chunk)
+            if self._parser is not None and piece:
+                self._parser.write(piece)
+        except _EndOfScan:
+            return self._stop(None)
         except FormParserError:
             return self._stop(Rejection(Reason.MALFORMED_BODY))
 
-        if self.tokens:
-            return self._stop(None)
-        if self._seen > self._limit:
+        if len(chunk) > room:
+            if self.tokens:
+                return self._stop(None)
             return self._stop(Rejection(Reason.TOKEN_MISSING, self._beyond_limit()))
         return False
 
@@ -124,9 +148,10 @@ class BodyScanner:
         where = (
             "before any file part" if self._kind == "multipart" else "first in the body"
         )
+        field = self._field.decode("utf-8")
         return (
             f"No CSRF token in the first {self._limit} bytes of the body. Send it "
-            f"in the X-CSRF-Token header, or put the csrf_token field {where}."
+            f"in the {self._header_name} header, or put the {field} field {where}."
         )
 
     def _scan_json(self, body: bytes) -> None:
@@ -150,14 +175,15 @@ class BodyScanner:
         name = bytearray()
         value = bytearray()
 
+        # Names are capped too: a 100 MB name must not be held whole. Three
+        # bytes per byte of the field name leave room for percent-encoding.
+        max_name = 3 * len(self._field) + 1
+
         def on_field_name(data: bytes, start: int, end: int) -> None:
-            # Names are capped too: a 100 MB name must not be held whole.
-            if len(name) <= 3 * len(self._field):
-                name.extend(data[start:end])
+            _append_capped(name, data, start, end, max_name)
 
         def on_field_data(data: bytes, start: int, end: int) -> None:
-            if len(value) < _MAX_VALUE_BYTES:
-                value.extend(data[start : min(end, start + _MAX_VALUE_BYTES)])
+            _append_capped(value, data, start, end, _MAX_VALUE_BYTES)
 
         def on_field_end() -> None:
             if _form_decode(name) == self._field:
@@ -199,6 +225,10 @@ class BodyScanner:
         def on_header_end() -> None:
             if bytes(header_name).strip().lower() == b"content-disposition":
                 _, disposition = parse_options_header(bytes(header_value))
+                if b"filename" in disposition and self.tokens:
+                    # The token is in hand and a file begins: reading the
+                    # upload could only find a second token, at its cost.
+                    raise _EndOfScan
                 state["wanted"] = (
                     disposition.get(b"name") == self._field
                     and b"filename" not in disposition
@@ -207,25 +237,36 @@ class BodyScanner:
             header_value.clear()
 
         def on_part_data(data: bytes, start: int, end: int) -> None:
-            if state["wanted"] and len(value) < _MAX_VALUE_BYTES:
-                value.extend(data[start : min(end, start + _MAX_VALUE_BYTES)])
+            if state["wanted"]:
+                _append_capped(value, data, start, end, _MAX_VALUE_BYTES)
 
         def on_part_end() -> None:
             if state["wanted"]:
                 self.tokens.append(bytes(value).decode("latin-1"))
             state["wanted"] = False
 
-        return MultipartParser(
-            boundary,
-            {
-                "on_part_begin": on_part_begin,
-                "on_header_field": on_header_field,
-                "on_header_value": on_header_value,
-                "on_header_end": on_header_end,
-                "on_part_data": on_part_data,
-                "on_part_end": on_part_end,
-            },
-        )
+        try:
+            return MultipartParser(
+                boundary,
+                {
+                    "on_part_begin": on_part_begin,
+                    "on_header_field": on_header_field,
+                    "on_header_value": on_header_value,
+                    "on_header_end": on_header_end,
+                    "on_part_data": on_part_data,
+                    "on_part_end": on_part_end,
+                },
+            )
+        except FormParserError:
+            # python-multipart refuses boundaries past RFC 2046's 70 bytes
+            # (it allows some slack); that is a malformed body, not a crash.
+            self.rejection = Rejection(Reason.MALFORMED_BODY)
+            self._done = True
+            return None
+
+
+class _EndOfScan(Exception):
+    """Raised from a parser callback: the scan has read enough."""
 
 
 class _Pairs(list[tuple[str, Any]]):
@@ -234,6 +275,13 @@ class _Pairs(list[tuple[str, Any]]):
 
 def _pairs(pairs: list[tuple[str, Any]]) -> _Pairs:
     return _Pairs(pairs)
+
+
+def _append_capped(
+    buffer: bytearray, data: bytes, start: int, end: int, cap: int
+) -> None:
+    # Exactly the first *cap* bytes, however the value was split into chunks.
+    buffer.extend(data[start : min(end, start + cap - len(buffer))])
 
 
 def _form_decode(raw: bytes | bytearray) -> bytes:

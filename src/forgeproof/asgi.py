@@ -43,6 +43,9 @@ from .types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["CSRFMiddleware", "SessionMiddleware"]
 
+# The page that opens a WebSocket has an http(s) origin.
+_HANDSHAKE_SCHEMES = {"ws": "http", "wss": "https"}
+
 
 class SessionMiddleware:
     """Loads the server-side session named by the cookie into
@@ -50,7 +53,11 @@ class SessionMiddleware:
 
     A visitor who never touches the session gets no cookie and costs the
     store nothing. When the store fails, unsafe requests are refused with
-    503 (the CSRF check could not run) and safe ones see an empty session.
+    503 (the CSRF check could not run) and the app is not called; safe ones
+    see an empty session. A response whose session changes cannot be
+    saved is replaced by the same 503, so no page goes out with a token or
+    a login that did not stick. The first failure logs one ERROR on
+    ``forgeproof.sessions``; the first success after it, one WARNING.
 
     :param store: any :class:`~forgeproof.sessions.AsyncSessionStore`.
     :param config: cookie and timeout settings.
@@ -82,10 +89,12 @@ class SessionMiddleware:
         ]
         session_id, count = find_session_cookie(self.config, scheme, cookies)
         record = None
+        load_failed = False
         if session_id is not None:
             try:
                 record = await self.store.aload(store_key(session_id))
             except StoreUnavailableError:
+                load_failed = True
                 self._note_outage()
                 if scope["type"] == "http" and not is_safe_method(scope["method"]):
                     await _send_rejection(
@@ -101,38 +110,38 @@ class SessionMiddleware:
             await self.app(scope, receive, send)
             return
 
+        refused = False
+
         async def send_with_cookie(message: Message) -> None:
+            nonlocal refused
             if message["type"] == "http.response.start":
-                cookie = await self._write(session.plan_write(self.config, scheme))
-                if cookie is not None:
+                write = session.plan_write(self.config, scheme)
+                # A session loaded as empty because the store failed must
+                # not be saved: that would replace the visitor's real one.
+                if write is not None and (load_failed or not await self._write(write)):
+                    refused = True
+                    rejection = Rejection(Reason.STORE_UNAVAILABLE)
+                    await _send_rejection(scope, send, rejection)
+                    return
+                if write is not None and write.set_cookie is not None:
                     headers = list(message.get("headers", []))
-                    headers.append((b"set-cookie", cookie.encode("latin-1")))
+                    headers.append((b"set-cookie", write.set_cookie.encode("latin-1")))
                     message["headers"] = headers
+            elif refused:
+                return  # the app's body belongs to the response we replaced
             await send(message)
 
         await self.app(scope, receive, send_with_cookie)
 
-    async def _write(self, write: SessionWrite | None) -> str | None:
-        if write is None:
-            return None
+    async def _write(self, write: SessionWrite) -> bool:
         try:
-            if write.delete is not None:
-                await self.store.adelete(write.delete)
-            if write.save_key is not None and write.record is not None:
-                await self.store.asave(
-                    write.save_key,
-                    write.record,
-                    write.expires_at,
-                    replaces=write.replaces,
-                )
+            await write.aperform(self.store)
         except StoreUnavailableError:
-            # The response goes out without the cookie: the browser keeps
-            # its old session, and any token on this page will be refused.
             self._note_outage()
-            return None
+            return False
 
         self._note_recovery()
-        return write.set_cookie
+        return True
 
     def _note_outage(self) -> None:
         # One ERROR per outage, not one per request.
@@ -156,6 +165,7 @@ class CSRFMiddleware:
 
     :param trusted_origins: see :class:`~forgeproof.policy.CSRFPolicy`.
     :param exempt_paths: see :class:`~forgeproof.policy.CSRFPolicy`.
+    :param extra_header_names: see :class:`~forgeproof.policy.CSRFPolicy`.
     :param is_exempt: a per-request exemption hook, for integrations that
         mark routes exempt. It weakens protection exactly where it answers
         ``True``.
@@ -171,6 +181,7 @@ class CSRFMiddleware:
         trusted_origins: Iterable[str] = (),
         exempt_paths: Iterable[str] = (),
         header_name: str = DEFAULT_HEADER_NAME,
+        extra_header_names: Iterable[str] = (),
         field_name: str = DEFAULT_FIELD_NAME,
         scan_limit: int = DEFAULT_SCAN_LIMIT,
         is_exempt: Callable[[Scope], bool] | None = None,
@@ -184,21 +195,33 @@ class CSRFMiddleware:
             header_name=header_name,
             field_name=field_name,
             scan_limit=scan_limit,
+            extra_header_names=extra_header_names,
         )
         self.is_exempt = is_exempt
         self.on_reject = on_reject or render_rejection
-        self._header_key = self.policy.header_name.lower().encode("latin-1")
+        self._header_keys = [
+            name.lower().encode("latin-1") for name in self.policy.header_names
+        ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or is_safe_method(scope["method"]):
+        if scope["type"] == "websocket":
+            await self._guard_handshake(scope, receive, send)
+            return
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
 
+        # Checked on every request, GET included, so a stack built without
+        # sessions fails on its first page rather than on its first form.
         session = scope.get("session")
         if not isinstance(session, Session):
             raise RuntimeError(
-                "CSRFMiddleware needs forgeproof's SessionMiddleware around it"
+                "CSRFMiddleware needs forgeproof's SessionMiddleware around it: "
+                "SessionMiddleware(CSRFMiddleware(app), store=...)"
             )
+        if is_safe_method(scope["method"]):
+            await self.app(scope, receive, send)
+            return
 
         headers = _headers(scope)
         facts = self._facts(scope, headers, session)
@@ -211,7 +234,9 @@ class CSRFMiddleware:
             return
 
         secret = session.csrf_secret if session.has_csrf_secret else None
-        header_value = headers.get(self._header_key)
+        header_value = next(
+            (headers[key] for key in self._header_keys if key in headers), None
+        )
         if header_value is not None:
             # The header wins and the body is never read: a 50 MB upload
             # costs nothing to check.
@@ -229,6 +254,38 @@ class CSRFMiddleware:
             await self._reject(send, rejection, facts)
             return
         await self.app(scope, receive, send)
+
+    async def _guard_handshake(
+        self, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        # Cross-site WebSocket hijacking: a handshake is a GET that carries
+        # the session cookie and is exempt from CORS, and the socket it opens
+        # can act as the user. The browser always sends Origin on it, so that
+        # is what decides; a client without one is not a browser.
+        session = scope.get("session")
+        headers = _headers(scope)
+        facts = RequestFacts(
+            method="GET",
+            scheme=_HANDSHAKE_SCHEMES.get(scope.get("scheme", "ws"), "http"),
+            host=headers.get(b"host"),
+            path=scope.get("path", ""),
+            origin=headers.get(b"origin"),
+            referer=headers.get(b"referer"),
+            sec_fetch_site=headers.get(b"sec-fetch-site"),
+            session_cookie_count=session.cookie_count
+            if isinstance(session, Session)
+            else 0,
+            exempt=self.is_exempt is not None and self.is_exempt(scope),
+        )
+        rejection = self.policy.check_handshake(facts)
+        if rejection is None:
+            await self.app(scope, receive, send)
+            return
+
+        log_rejection(rejection, facts)
+        # Closing before accepting makes the server answer the handshake with
+        # 403 (ASGI spec, websocket.close).
+        await send({"type": "websocket.close", "code": 1008})
 
     def _facts(
         self, scope: Scope, headers: dict[bytes, str], session: Session
@@ -259,10 +316,14 @@ class CSRFMiddleware:
         """
         kind = body_kind(content_type)
         if kind is None:
-            return receive, [], Rejection(Reason.TOKEN_MISSING)
+            return receive, [], None  # no token anywhere: check_token says so
 
         scanner = BodyScanner(
-            content_type, kind, self.policy.field_name, self.policy.scan_limit
+            content_type,
+            kind,
+            self.policy.field_name,
+            self.policy.scan_limit,
+            header_name=self.policy.header_name,
         )
         read: deque[Message] = deque()
         while True:

@@ -21,8 +21,11 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 # What a browser serialises into an Origin header (RFC 6454 §6.2): lower-case
 # scheme and host (IDNA already applied), a port only when not the default.
+# Underscores are not valid in DNS host names, but browsers accept them (as in
+# a container's name, "http://my_app:8000") and send them unchanged.
 _SERIALISED_ORIGIN = re.compile(
-    r"(?P<scheme>https?)://(?P<host>[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::(?P<port>[0-9]{1,5}))?"
+    r"(?P<scheme>https?)://(?P<host>[a-z0-9._-]+|\[[0-9a-f:.]+\])"
+    r"(?::(?P<port>[0-9]{1,5}))?"
 )
 
 

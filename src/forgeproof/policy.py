@@ -125,6 +125,11 @@ class CSRFPolicy:
         path is open to CSRF: keep it for endpoints that authenticate some
         other way (a signed webhook).
     :param header_name: the request header that carries the token.
+    :param extra_header_names: further headers that may carry it, such as
+        ``X-XSRF-TOKEN`` for the SPA convention (:mod:`forgeproof.client`).
+        Only the first of :attr:`header_names` that a request carries is
+        read. Any header is as safe as another: another origin cannot set
+        one without a CORS preflight we never approve.
     :param field_name: the form field or top-level JSON key that carries it.
     :param scan_limit: how many body bytes may be searched for the token; a
         token beyond that is not found.
@@ -135,6 +140,12 @@ class CSRFPolicy:
     header_name: str = DEFAULT_HEADER_NAME
     field_name: str = DEFAULT_FIELD_NAME
     scan_limit: int = DEFAULT_SCAN_LIMIT
+    extra_header_names: tuple[str, ...] = ()
+
+    @property
+    def header_names(self) -> tuple[str, ...]:
+        """Every header that may carry the token, in the order they are read."""
+        return (self.header_name, *self.extra_header_names)
 
     def __post_init__(self) -> None:
         for path in self.exempt_paths:
@@ -156,6 +167,7 @@ class CSRFPolicy:
         header_name: str = DEFAULT_HEADER_NAME,
         field_name: str = DEFAULT_FIELD_NAME,
         scan_limit: int = DEFAULT_SCAN_LIMIT,
+        extra_header_names: Iterable[str] = (),
     ) -> CSRFPolicy:
         """Make a policy from plain strings, validating them."""
         return cls(
@@ -164,6 +176,7 @@ class CSRFPolicy:
             header_name=header_name,
             field_name=field_name,
             scan_limit=scan_limit,
+            extra_header_names=tuple(extra_header_names),
         )
 
     def path_is_exempt(self, path: str) -> bool:
@@ -177,6 +190,18 @@ class CSRFPolicy:
             path == entry or (entry.endswith("/") and path.startswith(entry))
             for entry in self.exempt_paths
         )
+
+    def check_handshake(self, facts: RequestFacts) -> Rejection | None:
+        """Check a WebSocket handshake: its origin only, as it has no token.
+
+        Origin and Fetch Metadata apply as to an unsafe request; a handshake
+        with the session cookie twice is refused as ambiguous.
+        """
+        if facts.exempt or self.path_is_exempt(facts.path):
+            return None
+        if facts.session_cookie_count > 1:
+            return Rejection(Reason.SESSION_COOKIE_AMBIGUOUS)
+        return self._check_origin(facts)
 
     def precheck(self, facts: RequestFacts) -> Verdict | Rejection:
         """Decide what can be decided before the token is looked for."""
@@ -219,7 +244,11 @@ class CSRFPolicy:
             several fields); empty if none.
         """
         if not submitted:
-            return Rejection(Reason.TOKEN_MISSING)
+            return Rejection(
+                Reason.TOKEN_MISSING,
+                f"The request carries no CSRF token. Send it in the "
+                f"{self.header_name} header or the {self.field_name} form field.",
+            )
         if len(set(submitted)) > 1:
             return Rejection(Reason.TOKEN_CONFLICT)
         if secret is None or not token_matches(submitted[0], secret):

@@ -22,9 +22,12 @@ from ..tokens import SECRET_BYTES, new_secret
 __all__ = [
     "AsyncSessionStore",
     "Session",
+    "SessionChanges",
     "SessionConfig",
     "SessionRecord",
     "SessionStore",
+    "SessionWrite",
+    "merge_record",
 ]
 
 # 256 bits: far past the 128 that OWASP asks for, and the same size as the
@@ -65,8 +68,9 @@ class SessionRecord:
     included, keeps the JSON text, so an app behaves the same on each.
     """
 
-    data: dict[str, Any]
-    csrf_secret: bytes | None
+    # Neither is ever shown in a repr: reprs end up in crash reports.
+    data: dict[str, Any] = field(repr=False)
+    csrf_secret: bytes | None = field(repr=False)
     created_at: float
     accessed_at: float
 
@@ -101,12 +105,73 @@ class SessionRecord:
         return cls(data, csrf_secret, created, accessed)
 
 
+@dataclass(frozen=True, slots=True)
+class SessionChanges:
+    """What one request changed in a session it loaded.
+
+    Several requests of one session run at once (tabs, ``fetch()`` calls),
+    and each loaded the record before the others saved. A store combines
+    a save with what is stored at that moment (:func:`merge_record`), in
+    one atomic step, so a request never writes back a stale copy of what
+    it did not change.
+
+    :param data_changed: the request changed the data mapping; its copy
+        replaces the stored one. Otherwise the stored data stays.
+    :param secret_rotated: the request rotated the CSRF secret; its secret
+        replaces the stored one. Otherwise a stored secret stays, and the
+        request's secret only fills in where none is stored.
+    """
+
+    data_changed: bool
+    secret_rotated: bool
+
+
+def merge_record(
+    record: SessionRecord,
+    stored: SessionRecord | None,
+    changes: SessionChanges | None,
+    *,
+    rotating: bool,
+) -> SessionRecord | None:
+    """Combine a request's *record* with the live record a store holds.
+
+    *stored* is what the store holds now under the key being updated (under
+    the key being replaced when *rotating*), read in the same atomic step
+    as the write that follows; ``None`` if nothing live is there. Returns
+    what to write, or ``None`` to write nothing.
+
+    The rules, for every store:
+
+    - ``changes is None``: a new session; *record* is written as it is.
+    - nothing stored and not *rotating*: a concurrent request deleted the
+      session (logout) or moved it to a new id (login). Writing would bring
+      the old id back to life, so nothing is written.
+    - otherwise the fields the request did not change come from *stored*,
+      which is how a concurrent request's new CSRF secret survives a save
+      by a request that loaded the session before it.
+    """
+    if changes is None:
+        return record
+    if stored is None:
+        return record if rotating else None
+
+    data = record.data if changes.data_changed else stored.data
+    secret = stored.csrf_secret
+    if changes.secret_rotated or secret is None:
+        secret = record.csrf_secret
+
+    return SessionRecord(data, secret, record.created_at, record.accessed_at)
+
+
 class SessionStore(Protocol):
     """Where server-side sessions live, for synchronous (WSGI) callers.
 
     Keys are digests from the session layer. ``expires_at`` is a Unix time
     after which the store may forget the record; the session layer checks
     the timeouts itself on every load, so lazy expiry is enough.
+
+    A store must make each :meth:`save` atomic, including the read of the
+    stored record that :func:`merge_record` needs when *changes* is given.
     """
 
     def load(self, key: str) -> SessionRecord | None:
@@ -119,10 +184,15 @@ class SessionStore(Protocol):
         expires_at: float,
         *,
         replaces: str | None = None,
+        changes: SessionChanges | None = None,
     ) -> None:
         """File *record* under *key*; with *replaces*, remove that key in the
         same step, so a rotated session never exists under both ids or
-        neither."""
+        neither.
+
+        With *changes*, *record* updates a stored session (the one under
+        *replaces*, else under *key*) as :func:`merge_record` says.
+        """
 
     def delete(self, key: str) -> None:
         """Forget *key*; forgetting an unknown key is not an error."""
@@ -141,6 +211,7 @@ class AsyncSessionStore(Protocol):
         expires_at: float,
         *,
         replaces: str | None = None,
+        changes: SessionChanges | None = None,
     ) -> None:
         """As :meth:`SessionStore.save`."""
 
@@ -232,9 +303,26 @@ class Session(MutableMapping[str, Any]):
     """One request's view of its server-side session.
 
     A mutable mapping, so ``request.session["user"] = ...`` works as in
-    Starlette or Flask. Changes are written back when the response starts.
+    Starlette or Flask. Changes are written back when the response starts,
+    and only what this request changed is written (:class:`SessionChanges`).
     The CSRF secret lives beside the data, not in it, so code that iterates
     or clears the mapping can never leak or keep it.
+
+    What concurrent requests of one session can rely on:
+
+    - The CSRF secret is never lost or rolled back. Once stored, it changes
+      only through :meth:`rotate_csrf_secret` (or :meth:`rotate_id` with
+      it, at login) and goes away only with :meth:`clear`; a request that
+      loaded the session earlier never writes back its stale copy. If two
+      requests create the first secret at the same moment, the first to
+      save keeps it and the other's page carries a token that is refused
+      (reloading that page fixes it).
+    - Other session data is one value: among requests that changed it, the
+      last to save wins, overwriting the others' changes, also to other
+      keys. A request that only read the data never writes it back.
+    - A request that saves after a concurrent :meth:`clear` (logout) or
+      :meth:`rotate_id` (login) of the same session saves nothing: the old
+      id stays dead.
     """
 
     __slots__ = (
@@ -245,6 +333,8 @@ class Session(MutableMapping[str, Any]):
         "_now",
         "_previous_key",
         "_secret",
+        "_secret_created",
+        "_secret_rotated",
         "_stored_accessed_at",
         "cookie_count",
         "is_new",
@@ -268,9 +358,12 @@ class Session(MutableMapping[str, Any]):
         #: How many times the request's Cookie header named the session
         #: cookie; more than one means a cookie was planted beside ours.
         self.cookie_count = cookie_count
-        #: Set when the data must be written back. Set it yourself after
-        #: changing a nested value in place.
+        #: Set when the data mapping must be written back. Set it yourself
+        #: after changing a nested value in place. The CSRF secret and the
+        #: id are tracked apart from it.
         self.modified = False
+        self._secret_created = False
+        self._secret_rotated = False
         self._previous_key: str | None = None
         self._deleted_key: str | None = None
         if record is None:
@@ -324,7 +417,7 @@ class Session(MutableMapping[str, Any]):
         """
         if self._secret is None:
             self._secret = new_secret()
-            self.modified = True
+            self._secret_created = True
         return self._secret
 
     @property
@@ -335,7 +428,7 @@ class Session(MutableMapping[str, Any]):
     def rotate_csrf_secret(self) -> None:
         """Replace the CSRF secret: every token issued so far stops working."""
         self._secret = new_secret()
-        self.modified = True
+        self._secret_rotated = True
 
     def rotate_id(self) -> None:
         """Move the session to a new id, keeping its data.
@@ -347,7 +440,6 @@ class Session(MutableMapping[str, Any]):
         if self._id is not None and self._previous_key is None:
             self._previous_key = store_key(self._id)
         self._id = None
-        self.modified = True
 
     def clear(self) -> None:
         """Delete the session on the server and empty it (logout).
@@ -362,6 +454,8 @@ class Session(MutableMapping[str, Any]):
         self._previous_key = None
         self._data = {}
         self._secret = None
+        self._secret_created = False
+        self._secret_rotated = False
         self._created_at = self._now
         self.modified = False
 
@@ -371,8 +465,14 @@ class Session(MutableMapping[str, Any]):
         Returns ``None`` when nothing changes. A new id is drawn here, so an
         adapter calls this once, when the response starts.
         """
+        changed = (
+            self.modified
+            or self._secret_created
+            or self._secret_rotated
+            or self._previous_key is not None
+        )
         touch_due = self._now - self._stored_accessed_at >= _TOUCH_INTERVAL_SECONDS
-        if not (self.modified or (self._id is not None and touch_due)):
+        if not (changed or (self._id is not None and touch_due)):
             if self._deleted_key is None:
                 return None
             return SessionWrite(
@@ -380,10 +480,18 @@ class Session(MutableMapping[str, Any]):
                 set_cookie=config.set_cookie_header(scheme, None),
             )
 
+        # A session that was stored before this request is updated, not
+        # overwritten: see SessionChanges for why.
+        changes = None
+        if self._id is not None or self._previous_key is not None:
+            changes = SessionChanges(
+                data_changed=self.modified, secret_rotated=self._secret_rotated
+            )
         set_cookie = None
         if self._id is None:
             self._id = new_session_id()
             set_cookie = config.set_cookie_header(scheme, self._id)
+
         record = SessionRecord(self._data, self._secret, self._created_at, self._now)
         return SessionWrite(
             delete=self._deleted_key,
@@ -391,6 +499,7 @@ class Session(MutableMapping[str, Any]):
             record=record,
             expires_at=config.expires_at(record),
             replaces=self._previous_key,
+            changes=changes,
             set_cookie=set_cookie,
         )
 
@@ -401,14 +510,45 @@ class SessionWrite:
 
     Order: ``delete`` first, then save ``record`` under ``save_key`` (removing
     ``replaces`` in the same step), then send ``set_cookie`` if any.
+    :meth:`perform` and :meth:`aperform` do the store part in that order.
     """
 
     delete: str | None = None
     save_key: str | None = None
-    record: SessionRecord | None = None
+    record: SessionRecord | None = field(default=None, repr=False)
     expires_at: float = 0.0
     replaces: str | None = None
-    set_cookie: str | None = None
+    changes: SessionChanges | None = None
+    set_cookie: str | None = field(default=None, repr=False)  # holds the id
+
+    def perform(self, store: SessionStore) -> None:
+        """Carry out the store part with a synchronous store.
+
+        :raises StoreUnavailableError: if the store fails.
+        """
+        if self.delete is not None:
+            store.delete(self.delete)
+        if self.save_key is not None and self.record is not None:
+            store.save(
+                self.save_key,
+                self.record,
+                self.expires_at,
+                replaces=self.replaces,
+                changes=self.changes,
+            )
+
+    async def aperform(self, store: AsyncSessionStore) -> None:
+        """As :meth:`perform`, with an asynchronous store."""
+        if self.delete is not None:
+            await store.adelete(self.delete)
+        if self.save_key is not None and self.record is not None:
+            await store.asave(
+                self.save_key,
+                self.record,
+                self.expires_at,
+                replaces=self.replaces,
+                changes=self.changes,
+            )
 
 
 def find_session_cookie(

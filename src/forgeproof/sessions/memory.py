@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from .base import SessionRecord
+from .base import SessionChanges, SessionRecord, merge_record
 
 __all__ = ["MemorySessionStore"]
 
@@ -35,16 +35,8 @@ class MemorySessionStore:
 
     def load(self, key: str) -> SessionRecord | None:
         """Return the record under *key* unless it has expired."""
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-
-        raw, expires_at = entry
-        if expires_at <= self._clock():
-            self.delete(key)
-            return None
-
-        return SessionRecord.from_json(raw)
+        with self._lock:
+            return self._live_record(key)
 
     def save(
         self,
@@ -53,16 +45,44 @@ class MemorySessionStore:
         expires_at: float,
         *,
         replaces: str | None = None,
+        changes: SessionChanges | None = None,
     ) -> None:
-        """File *record* under *key*, removing *replaces* in the same step."""
-        raw = record.to_json()
+        """File *record* under *key*, removing *replaces* in the same step.
+
+        With *changes*, the stored record is read and merged under the same
+        lock (:func:`~forgeproof.sessions.base.merge_record`).
+        """
         with self._lock:
+            if changes is not None:
+                stored = self._live_record(replaces or key)
+                merged = merge_record(
+                    record, stored, changes, rotating=replaces is not None
+                )
+                if merged is None:
+                    return
+                record = merged
             if replaces is not None:
                 self._entries.pop(replaces, None)
-            self._entries[key] = (raw, expires_at)
+            self._entries[key] = (record.to_json(), expires_at)
             self._saves_since_sweep += 1
-            if self._saves_since_sweep >= _SWEEP_EVERY_SAVES:
+            # Sweeping scans every entry, so sweep less often as the store
+            # grows: a save then costs O(1) on average at any size.
+            due = max(_SWEEP_EVERY_SAVES, len(self._entries) // 2)
+            if self._saves_since_sweep >= due:
                 self._sweep()
+
+    def _live_record(self, key: str) -> SessionRecord | None:
+        # Call with the lock held.
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+
+        raw, expires_at = entry
+        if expires_at <= self._clock():
+            del self._entries[key]
+            return None
+
+        return SessionRecord.from_json(raw)
 
     def _sweep(self) -> None:
         # Sessions that are never loaded again would otherwise stay forever.
@@ -88,9 +108,10 @@ class MemorySessionStore:
         expires_at: float,
         *,
         replaces: str | None = None,
+        changes: SessionChanges | None = None,
     ) -> None:
         """As :meth:`save`."""
-        self.save(key, record, expires_at, replaces=replaces)
+        self.save(key, record, expires_at, replaces=replaces, changes=changes)
 
     async def adelete(self, key: str) -> None:
         """As :meth:`delete`."""

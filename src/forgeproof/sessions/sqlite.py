@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import StoreUnavailableError
-from .base import SessionRecord
+from .base import SessionChanges, SessionRecord, merge_record
 
 __all__ = ["SQLiteSessionStore"]
 
@@ -53,8 +53,10 @@ class SQLiteSessionStore:
         self._clock = clock
         self._local = threading.local()
         self._saves_since_sweep = 0
-        with self._transaction() as db:
-            db.executescript(_SCHEMA)
+        # Not in _transaction(): executescript() commits any open
+        # transaction first, so the COMMIT there would find none.
+        with self._errors_wrapped():
+            self._connection().executescript(_SCHEMA)
 
     def __repr__(self) -> str:
         return f"<SQLiteSessionStore path={str(self.path)!r}>"
@@ -62,16 +64,7 @@ class SQLiteSessionStore:
     def load(self, key: str) -> SessionRecord | None:
         """Return the record under *key* unless it has expired."""
         with self._errors_wrapped():
-            row = (
-                self._connection()
-                .execute(
-                    "SELECT value FROM forgeproof_sessions "
-                    "WHERE key = ? AND expires_at > ?",
-                    (key, self._clock()),
-                )
-                .fetchone()
-            )
-        return SessionRecord.from_json(row[0]) if row is not None else None
+            return self._select(self._connection(), key)
 
     def save(
         self,
@@ -80,17 +73,30 @@ class SQLiteSessionStore:
         expires_at: float,
         *,
         replaces: str | None = None,
+        changes: SessionChanges | None = None,
     ) -> None:
         """File *record* under *key*, removing *replaces* in the same
-        transaction."""
-        raw = record.to_json()
+        transaction.
+
+        With *changes*, the stored record is read and merged in that same
+        transaction (:func:`~forgeproof.sessions.base.merge_record`); the
+        write lock taken at its start keeps other processes out meanwhile.
+        """
         with self._transaction() as db:
+            if changes is not None:
+                stored = self._select(db, replaces or key)
+                merged = merge_record(
+                    record, stored, changes, rotating=replaces is not None
+                )
+                if merged is None:
+                    return
+                record = merged
             if replaces is not None:
                 db.execute("DELETE FROM forgeproof_sessions WHERE key = ?", (replaces,))
             db.execute(
                 "INSERT OR REPLACE INTO forgeproof_sessions (key, value, expires_at) "
                 "VALUES (?, ?, ?)",
-                (key, raw, expires_at),
+                (key, record.to_json(), expires_at),
             )
             self._saves_since_sweep += 1
             if self._saves_since_sweep >= _SWEEP_EVERY_SAVES:
@@ -99,6 +105,16 @@ class SQLiteSessionStore:
                     (self._clock(),),
                 )
                 self._saves_since_sweep = 0
+
+    def _select(self, db: sqlite3.Connection, key: str) -> SessionRecord | None:
+        row = db.execute(
+            "SELECT value FROM forgeproof_sessions WHERE key = ? AND expires_at > ?",
+            (key, self._clock()),
+        ).fetchone()
+        if row is None or not isinstance(row[0], (str, bytes)):
+            return None
+
+        return SessionRecord.from_json(row[0])
 
     def delete(self, key: str) -> None:
         """Forget *key*."""
@@ -116,9 +132,12 @@ class SQLiteSessionStore:
         expires_at: float,
         *,
         replaces: str | None = None,
+        changes: SessionChanges | None = None,
     ) -> None:
         """As :meth:`save`, in a worker thread."""
-        await asyncio.to_thread(self.save, key, record, expires_at, replaces=replaces)
+        await asyncio.to_thread(
+            self.save, key, record, expires_at, replaces=replaces, changes=changes
+        )
 
     async def adelete(self, key: str) -> None:
         """As :meth:`delete`, in a worker thread."""

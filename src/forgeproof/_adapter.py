@@ -1,0 +1,87 @@
+"""Translation shared by the ASGI and WSGI adapters.
+
+Each adapter reads its request its own way and hands the header lookup to
+:func:`request_facts`; everything after that is the policy's business. The
+store-outage bookkeeping is here too, so both log an outage the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ._logging import sessions_logger
+from .policy import RequestFacts
+from .sessions.base import Session
+
+__all__ = ["OutageLog", "header_tokens", "request_facts"]
+
+#: Looks up a request header by its lower-case name; repeats joined by ", ".
+HeaderLookup = Callable[[str], "str | None"]
+
+
+def request_facts(
+    *,
+    method: str,
+    scheme: str,
+    path: str,
+    header: HeaderLookup,
+    session: Session | None = None,
+    exempt: bool = False,
+) -> RequestFacts:
+    """The :class:`RequestFacts` of a request, whatever the server interface.
+
+    Without a *session* (the store was down), the facts carry only what a
+    rejection page and its log line need.
+    """
+    if session is None:
+        return RequestFacts(
+            method=method,
+            scheme=scheme,
+            host=header("host"),
+            path=path,
+            origin=header("origin"),
+            accept=header("accept"),
+        )
+
+    return RequestFacts(
+        method=method,
+        scheme=scheme,
+        host=header("host"),
+        path=path,
+        origin=header("origin"),
+        referer=header("referer"),
+        sec_fetch_site=header("sec-fetch-site"),
+        authorization=header("authorization"),
+        session_cookie_count=session.cookie_count,
+        has_live_session=not session.is_new,
+        exempt=exempt,
+        accept=header("accept"),
+    )
+
+
+def header_tokens(value: str) -> list[str]:
+    """The token values of a token header; a header sent twice arrives
+    joined with ", ", and two different values are a conflict, not a pick."""
+    return [part.strip() for part in value.split(",")]
+
+
+class OutageLog:
+    """One ERROR when the session store goes down, one WARNING when it is
+    back: an outage under load must not write a line per request."""
+
+    __slots__ = ("_down",)
+
+    def __init__(self) -> None:
+        self._down = False
+
+    def outage(self) -> None:
+        """Record a failed store call; call it inside the ``except`` block."""
+        if not self._down:
+            self._down = True
+            sessions_logger.error("session store unavailable", exc_info=True)
+
+    def recovery(self) -> None:
+        """Record a successful store call."""
+        if self._down:
+            self._down = False
+            sessions_logger.warning("session store available again")

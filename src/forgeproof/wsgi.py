@@ -1,0 +1,470 @@
+"""WSGI middleware: server-side sessions and CSRF protection.
+
+The twin of :mod:`forgeproof.asgi`, with the same options, decisions,
+reasons, rejection pages and log lines. Use them as a pair, sessions
+outside::
+
+    app.wsgi_app = SessionMiddleware(
+        CSRFMiddleware(app.wsgi_app), store=SQLiteSessionStore("s.db")
+    )
+
+The session appears as ``environ["forgeproof.session"]``. Flask users want
+:class:`forgeproof.integrations.flask.CSRFProtect`, which does this and
+makes the session Flask's ``session``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from http import HTTPStatus
+from typing import IO, TYPE_CHECKING, Any
+
+from ._adapter import OutageLog, header_tokens, request_facts
+from ._bodyscan import BodyScanner, body_kind
+from ._cookies import parse_cookie_header
+from ._logging import log_rejection
+from .errors import StoreUnavailableError
+from .policy import (
+    DEFAULT_FIELD_NAME,
+    DEFAULT_HEADER_NAME,
+    DEFAULT_SCAN_LIMIT,
+    CSRFPolicy,
+    Rejection,
+    RequestFacts,
+    Verdict,
+    is_safe_method,
+)
+from .reasons import Reason
+from .responses import RejectionRenderer, RejectionResponse, render_rejection
+from .sessions.base import (
+    Session,
+    SessionConfig,
+    SessionStore,
+    SessionWrite,
+    find_session_cookie,
+    open_session,
+    store_key,
+)
+
+if TYPE_CHECKING:
+    from _typeshed import OptExcInfo
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+__all__ = ["ENVIRON_KEY", "CSRFMiddleware", "SessionMiddleware"]
+
+#: Where :class:`SessionMiddleware` puts the request's :class:`Session`.
+ENVIRON_KEY = "forgeproof.session"
+
+# How much of wsgi.input is read at a time while looking for the token.
+_READ_SIZE = 64 * 1024
+
+
+class SessionMiddleware:
+    """Loads the server-side session named by the cookie into
+    ``environ["forgeproof.session"]`` and writes it back when the app
+    starts its response.
+
+    A visitor who never touches the session gets no cookie and costs the
+    store nothing. When the store fails, unsafe requests are refused with
+    503 (the CSRF check could not run) and the app is not called; safe ones
+    see an empty session. A response whose session changes cannot be
+    saved is replaced by the same 503, so no page goes out with a token or
+    a login that did not stick. The first failure logs one ERROR on
+    ``forgeproof.sessions``; the first success after it, one WARNING.
+
+    :param store: any :class:`~forgeproof.sessions.SessionStore`.
+    :param config: cookie and timeout settings.
+    """
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        *,
+        store: SessionStore,
+        config: SessionConfig | None = None,
+    ) -> None:
+        self.app = app
+        self.store = store
+        self.config = config or SessionConfig()
+        self._outages = OutageLog()
+
+    def __call__(
+        self, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        scheme = environ.get("wsgi.url_scheme", "http")
+        cookies = parse_cookie_header(environ.get("HTTP_COOKIE", ""))
+        session_id, count = find_session_cookie(self.config, scheme, cookies)
+        record = None
+        load_failed = False
+        if session_id is not None:
+            try:
+                record = self.store.load(store_key(session_id))
+            except StoreUnavailableError:
+                load_failed = True
+                self._outages.outage()
+                if not is_safe_method(environ.get("REQUEST_METHOD", "GET")):
+                    return _refuse_unavailable(environ, start_response)
+            else:
+                self._outages.recovery()
+
+        session = open_session(self.config, session_id, record, count)
+        environ[ENVIRON_KEY] = session
+        state = _ResponseState()
+
+        def start_with_cookie(
+            status: str,
+            headers: list[tuple[str, str]],
+            exc_info: OptExcInfo | None = None,
+        ) -> Callable[[bytes], object]:
+            # A second call (with exc_info, after an error) replaces the
+            # headers; the session was written on the first.
+            if not state.started:
+                state.started = True
+                write = session.plan_write(self.config, scheme)
+                # A session loaded as empty because the store failed must
+                # not be saved: that would replace the visitor's real one.
+                if write is not None and (load_failed or not self._write(write)):
+                    state.refusal = _refuse_unavailable(environ, start_response)
+                    return _discard
+                if write is not None and write.set_cookie is not None:
+                    state.cookie = write.set_cookie
+            if state.refusal is not None:
+                return _discard
+            if state.cookie is not None:
+                headers = [*headers, ("Set-Cookie", state.cookie)]
+            if exc_info is None:
+                return start_response(status, headers)
+            return start_response(status, headers, exc_info)
+
+        result = self.app(environ, start_with_cookie)
+        if not state.started:
+            # The app starts its response lazily, on the first iteration.
+            return _guarded(result, state)
+        if state.refusal is not None:
+            _close(result)
+            return state.refusal
+        return result
+
+    def _write(self, write: SessionWrite) -> bool:
+        try:
+            write.perform(self.store)
+        except StoreUnavailableError:
+            self._outages.outage()
+            return False
+
+        self._outages.recovery()
+        return True
+
+
+class _ResponseState:
+    __slots__ = ("cookie", "refusal", "started")
+
+    def __init__(self) -> None:
+        self.started = False
+        self.cookie: str | None = None
+        self.refusal: Iterable[bytes] | None = None
+
+
+def _guarded(result: Iterable[bytes], state: _ResponseState) -> Iterator[bytes]:
+    """The app's body, unless the session could not be saved when the
+    response started: then the 503 that replaced it."""
+    try:
+        for chunk in result:
+            if state.refusal is not None:
+                break
+            yield chunk
+        if state.refusal is not None:
+            yield from state.refusal
+    finally:
+        _close(result)
+
+
+def _close(result: Iterable[bytes]) -> None:
+    close = getattr(result, "close", None)
+    if close is not None:
+        close()
+
+
+def _discard(data: bytes) -> None:
+    """The ``write`` callable of a response that was replaced."""
+
+
+def _refuse_unavailable(
+    environ: WSGIEnvironment, start_response: StartResponse
+) -> Iterable[bytes]:
+    facts = _facts(environ)
+    rejection = Rejection(Reason.STORE_UNAVAILABLE)
+    log_rejection(rejection, facts)
+    return _respond(start_response, render_rejection(rejection, facts))
+
+
+class CSRFMiddleware:
+    """Refuses unsafe requests that do not carry the session's token.
+
+    Must run inside :class:`SessionMiddleware`. The token is looked for in
+    the ``X-CSRF-Token`` header, then in the ``csrf_token`` field of a form
+    body or the top-level key of a JSON body; the query string never
+    counts. When the body is searched, the app still reads every byte from
+    ``wsgi.input``; ``CONTENT_LENGTH`` is left as it was.
+
+    :param trusted_origins: see :class:`~forgeproof.policy.CSRFPolicy`.
+    :param exempt_paths: see :class:`~forgeproof.policy.CSRFPolicy`.
+    :param extra_header_names: see :class:`~forgeproof.policy.CSRFPolicy`.
+    :param is_exempt: a per-request exemption hook, given the environ, for
+        integrations that mark views exempt. It weakens protection exactly
+        where it answers ``True``.
+    :param on_reject: renders the refusal; the default sends problem+json
+        to API clients and an HTML page to browsers.
+    :param policy: a ready :class:`CSRFPolicy`, instead of the keywords.
+    """
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        *,
+        trusted_origins: Iterable[str] = (),
+        exempt_paths: Iterable[str] = (),
+        header_name: str = DEFAULT_HEADER_NAME,
+        extra_header_names: Iterable[str] = (),
+        field_name: str = DEFAULT_FIELD_NAME,
+        scan_limit: int = DEFAULT_SCAN_LIMIT,
+        is_exempt: Callable[[WSGIEnvironment], bool] | None = None,
+        on_reject: RejectionRenderer | None = None,
+        policy: CSRFPolicy | None = None,
+    ) -> None:
+        self.app = app
+        self.policy = policy or CSRFPolicy.build(
+            trusted_origins=trusted_origins,
+            exempt_paths=exempt_paths,
+            header_name=header_name,
+            field_name=field_name,
+            scan_limit=scan_limit,
+            extra_header_names=extra_header_names,
+        )
+        self.is_exempt = is_exempt
+        self.on_reject = on_reject or render_rejection
+
+    def __call__(
+        self, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        # Checked on every request, GET included, so a stack built without
+        # sessions fails on its first page rather than on its first form.
+        session = environ.get(ENVIRON_KEY)
+        if not isinstance(session, Session):
+            raise RuntimeError(
+                "CSRFMiddleware needs forgeproof's SessionMiddleware around it: "
+                "SessionMiddleware(CSRFMiddleware(app), store=...)"
+            )
+        if is_safe_method(environ.get("REQUEST_METHOD", "GET")):
+            return self.app(environ, start_response)
+
+        exempt = self.is_exempt is not None and self.is_exempt(environ)
+        facts = _facts(environ, session, exempt)
+        verdict = self.policy.precheck(facts)
+        if isinstance(verdict, Rejection):
+            return self._reject(start_response, verdict, facts)
+        if verdict is Verdict.ACCEPT:
+            return self.app(environ, start_response)
+
+        secret = session.csrf_secret if session.has_csrf_secret else None
+        header_value = next(
+            (
+                value
+                for name in self.policy.header_names
+                if (value := _header(environ, name)) is not None
+            ),
+            None,
+        )
+        if header_value is not None:
+            # The header wins and the body is never read: a 50 MB upload
+            # costs nothing to check.
+            rejection = self.policy.check_token(header_tokens(header_value), secret)
+        else:
+            tokens, rejection = self._scan_body(environ)
+            if rejection is None:
+                rejection = self.policy.check_token(tokens, secret)
+
+        if rejection is not None:
+            return self._reject(start_response, rejection, facts)
+        return self.app(environ, start_response)
+
+    def _scan_body(
+        self, environ: WSGIEnvironment
+    ) -> tuple[list[str], Rejection | None]:
+        """Read just enough of ``wsgi.input`` to find the token, and put in
+        its place a stream that replays what was read and then goes on."""
+        content_type = environ.get("CONTENT_TYPE")
+        kind = body_kind(content_type)
+        if kind is None:
+            return [], None  # no token anywhere: check_token says so
+
+        stream: IO[bytes] = environ["wsgi.input"]
+        remaining = _content_length(environ)
+        if remaining is None and not environ.get("wsgi.input_terminated"):
+            # PEP 3333: without CONTENT_LENGTH, a server that does not
+            # terminate the stream may block forever on a read: no body.
+            remaining = 0
+
+        scanner = BodyScanner(
+            content_type,
+            kind,
+            self.policy.field_name,
+            self.policy.scan_limit,
+            header_name=self.policy.header_name,
+        )
+        read: list[bytes] = []
+        while True:
+            size = _READ_SIZE if remaining is None else min(_READ_SIZE, remaining)
+            chunk = stream.read(size) if size else b""
+            if not chunk:
+                scanner.finish()
+                break
+            read.append(chunk)
+            if remaining is not None:
+                remaining -= len(chunk)
+            if scanner.feed(chunk):
+                break
+
+        environ["wsgi.input"] = _ReplayInput(b"".join(read), stream, remaining)
+        return scanner.tokens, scanner.rejection
+
+    def _reject(
+        self, start_response: StartResponse, rejection: Rejection, facts: RequestFacts
+    ) -> Iterable[bytes]:
+        log_rejection(rejection, facts)
+        return _respond(start_response, self.on_reject(rejection, facts))
+
+
+class _ReplayInput:
+    """A ``wsgi.input`` that gives back the bytes already read, then the
+    rest of the original stream, never past ``CONTENT_LENGTH``.
+
+    :param head: what was read from *stream* so far.
+    :param remaining: bytes left in *stream* by ``CONTENT_LENGTH``, or
+        ``None`` when the server terminates the stream itself.
+    """
+
+    def __init__(self, head: bytes, stream: IO[bytes], remaining: int | None) -> None:
+        self._head = head
+        self._pos = 0
+        self._stream = stream
+        self._remaining = remaining
+
+    def read(self, size: int | None = -1) -> bytes:
+        """Up to *size* bytes (all that is left when negative or omitted)."""
+        if size is None or size < 0:
+            return self._take(-1) + self._read_rest(-1)
+
+        data = self._take(size)
+        if len(data) < size:
+            data += self._read_rest(size - len(data))
+        return data
+
+    def readline(self, size: int | None = -1) -> bytes:
+        """One line, or at most *size* bytes of it."""
+        limit = -1 if size is None else size
+        newline = self._head.find(b"\n", self._pos)
+        if newline != -1:
+            length = newline + 1 - self._pos
+            return self._take(length if limit < 0 else min(length, limit))
+
+        line = self._take(limit)
+        if limit < 0 or len(line) < limit:
+            line += self._readline_rest(-1 if limit < 0 else limit - len(line))
+        return line
+
+    def readlines(self, hint: int = -1) -> list[bytes]:
+        """The remaining lines, stopping once *hint* bytes were read."""
+        lines: list[bytes] = []
+        total = 0
+        for line in self:
+            lines.append(line)
+            total += len(line)
+            if 0 < hint <= total:
+                break
+        return lines
+
+    def __iter__(self) -> Iterator[bytes]:
+        while line := self.readline():
+            yield line
+
+    def _take(self, size: int) -> bytes:
+        end = len(self._head) if size < 0 else min(len(self._head), self._pos + size)
+        part = self._head[self._pos : end]
+        self._pos = end
+        if self._pos == len(self._head):
+            self._head, self._pos = b"", 0  # let the scanned bytes go
+        return part
+
+    def _read_rest(self, size: int) -> bytes:
+        if self._remaining is None:
+            return self._stream.read(size)
+
+        want = self._remaining if size < 0 else min(size, self._remaining)
+        parts: list[bytes] = []
+        while want > 0:
+            chunk = self._stream.read(want)
+            if not chunk:
+                break
+            parts.append(chunk)
+            want -= len(chunk)
+            self._remaining -= len(chunk)
+        return b"".join(parts)
+
+    def _readline_rest(self, size: int) -> bytes:
+        if self._remaining is None:
+            return self._stream.readline(size)
+
+        want = self._remaining if size < 0 else min(size, self._remaining)
+        if want <= 0:
+            return b""
+        line = self._stream.readline(want)
+        self._remaining -= len(line)
+        return line
+
+
+def _facts(
+    environ: WSGIEnvironment, session: Session | None = None, exempt: bool = False
+) -> RequestFacts:
+    return request_facts(
+        method=environ.get("REQUEST_METHOD", "GET"),
+        scheme=environ.get("wsgi.url_scheme", "http"),
+        path=_path(environ),
+        header=lambda name: _header(environ, name),
+        session=session,
+        exempt=exempt,
+    )
+
+
+def _header(environ: WSGIEnvironment, name: str) -> str | None:
+    key = name.upper().replace("-", "_")
+    if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        key = "HTTP_" + key
+    value: Any = environ.get(key)
+    return value if isinstance(value, str) else None
+
+
+def _path(environ: WSGIEnvironment) -> str:
+    # PEP 3333 carries the path as bytes decoded as latin-1; ASGI gives the
+    # same path decoded as UTF-8, and exempt paths must match alike.
+    raw: str = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+    try:
+        return raw.encode("latin-1").decode("utf-8", "replace")
+    except UnicodeEncodeError:
+        return raw
+
+
+def _content_length(environ: WSGIEnvironment) -> int | None:
+    value = environ.get("CONTENT_LENGTH", "")
+    if not isinstance(value, str) or not value.strip().isdecimal():
+        return None
+    return int(value) if value.isascii() else None
+
+
+def _respond(
+    start_response: StartResponse, response: RejectionResponse
+) -> Iterable[bytes]:
+    status = f"{response.status} {HTTPStatus(response.status).phrase}"
+    headers = [*response.headers, ("content-length", str(len(response.body)))]
+    start_response(status, headers)
+    return [response.body]

@@ -1,0 +1,1 @@
+"""Fixtures for the in-process integration tests."""
