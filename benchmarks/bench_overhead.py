@@ -154,6 +154,9 @@ async def run_group(
             entry["added_us"] = statistics.median(diffs) * 1e6
             entry["ratio"] = statistics.median(ratios)
             entry["added_us_spread"] = [min(diffs) * 1e6, max(diffs) * 1e6]
+            # Best round against best round: what a quiet machine would show,
+            # as far as this run can tell; the median is the headline.
+            entry["added_best_us"] = (min(t) - min(times[id(bare)])) * 1e6
         if memory:
             entry["peak_bytes"] = await peak_memory_fresh(calls[id(v)])
         out[v.name] = entry

@@ -48,7 +48,8 @@ def added(e: dict[str, Any]) -> str:
         return "fails¹"
     mark = "²" if e.get("via_header") else ""
     sign = "+" if e["added_us"] >= 0 else "-"
-    return f"{sign}{us(abs(e['added_us']))} (x{e['ratio']:.2f}){mark}"
+    best = f"; best {signed(e['added_best_us'])}" if "added_best_us" in e else ""
+    return f"{sign}{us(abs(e['added_us']))} (x{e['ratio']:.2f}{best}){mark}"
 
 
 def machine_section(
@@ -86,7 +87,9 @@ def overhead_tables(over: dict[str, Any]) -> list[str]:
         f"Median per-request time over {s['rounds']} interleaved rounds "
         f"(uploads: at least 3) of ~{s['batch_seconds']:.2f} s batches. "
         "*Added* is the median over rounds of (variant - bare app of the same "
-        "framework in the same round); xN is the median ratio to the bare app."
+        "framework in the same round); xN is the median ratio to the bare app; "
+        "*best* is the fastest round of the variant minus the fastest round of "
+        "the bare app, closer to what a quiet machine shows."
     )
     scenarios = over["scenarios"]
     for framework in ("Starlette", "Flask", "Django"):
