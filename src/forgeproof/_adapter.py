@@ -56,6 +56,10 @@ def request_facts(
         has_live_session=not session.is_new,
         exempt=exempt,
         accept=header("accept"),
+        forwarded=header("forwarded"),
+        x_forwarded_proto=header("x-forwarded-proto"),
+        x_forwarded_host=header("x-forwarded-host"),
+        x_forwarded_port=header("x-forwarded-port"),
     )
 
 

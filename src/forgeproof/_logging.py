@@ -19,10 +19,16 @@ sessions_logger = logging.getLogger("forgeproof.sessions")
 _MAX_LOGGED_CHARS = 200
 
 
-def log_rejection(rejection: Rejection, facts: RequestFacts) -> None:
-    """One WARNING per refused request: reason, method, path and origins."""
+def log_rejection(
+    rejection: Rejection, facts: RequestFacts, *, report_only: bool = False
+) -> None:
+    """One WARNING per refused request: reason, method, path and origins.
+
+    In report-only mode the request was let through, and the line says so.
+    """
     csrf_logger.warning(
-        "CSRF rejected %s %s: reason=%s origin=%s expected=%s",
+        "CSRF %s %s %s: reason=%s origin=%s expected=%s",
+        "report-only, would reject" if report_only else "rejected",
         _clip(facts.method),
         _clip(facts.path),
         rejection.reason.value,

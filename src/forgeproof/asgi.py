@@ -15,8 +15,10 @@ from collections import deque
 from collections.abc import Callable, Iterable
 
 from ._bodyscan import BodyScanner, body_kind
+from ._caching import cache_headers_raw
 from ._cookies import parse_cookie_header
 from ._logging import log_rejection, sessions_logger
+from .decisions import DecisionCallback, DecisionLog
 from .errors import StoreUnavailableError
 from .policy import (
     DEFAULT_FIELD_NAME,
@@ -28,6 +30,7 @@ from .policy import (
     Verdict,
     is_safe_method,
 )
+from .proxies import ProxyHeaders
 from .reasons import Reason
 from .responses import RejectionRenderer, RejectionResponse, render_rejection
 from .sessions.base import (
@@ -127,6 +130,10 @@ class SessionMiddleware:
                     headers = list(message.get("headers", []))
                     headers.append((b"set-cookie", write.set_cookie.encode("latin-1")))
                     message["headers"] = headers
+                # Vary: Cookie / Cache-Control: private, no-store (_caching).
+                message["headers"] = cache_headers_raw(
+                    session, message.get("headers", [])
+                )
             elif refused:
                 return  # the app's body belongs to the response we replaced
             await send(message)
@@ -172,6 +179,13 @@ class CSRFMiddleware:
     :param on_reject: renders the refusal; the default sends problem+json
         to API clients and an HTML page to browsers.
     :param policy: a ready :class:`CSRFPolicy`, instead of the keywords.
+    :param public_origins: see :class:`~forgeproof.policy.CSRFPolicy`.
+    :param trusted_proxies: how many reverse proxies to believe about the
+        scheme and host (0: none), and *proxy_headers* which headers they
+        write; see :class:`~forgeproof.proxies.TrustedProxies`.
+    :param report_only: log and count rejections but never block; see
+        :class:`~forgeproof.decisions.DecisionLog`.
+    :param on_decision: called with every decision on an unsafe request.
     """
 
     def __init__(
@@ -187,6 +201,11 @@ class CSRFMiddleware:
         is_exempt: Callable[[Scope], bool] | None = None,
         on_reject: RejectionRenderer | None = None,
         policy: CSRFPolicy | None = None,
+        public_origins: Iterable[str] = (),
+        trusted_proxies: int = 0,
+        proxy_headers: ProxyHeaders = "x-forwarded",
+        report_only: bool = False,
+        on_decision: DecisionCallback | None = None,
     ) -> None:
         self.app = app
         self.policy = policy or CSRFPolicy.build(
@@ -196,9 +215,13 @@ class CSRFMiddleware:
             field_name=field_name,
             scan_limit=scan_limit,
             extra_header_names=extra_header_names,
+            public_origins=public_origins,
+            trusted_proxies=trusted_proxies,
+            proxy_headers=proxy_headers,
         )
         self.is_exempt = is_exempt
         self.on_reject = on_reject or render_rejection
+        self.decisions = DecisionLog(report_only=report_only, on_decision=on_decision)
         self._header_keys = [
             name.lower().encode("latin-1") for name in self.policy.header_names
         ]
@@ -227,9 +250,11 @@ class CSRFMiddleware:
         facts = self._facts(scope, headers, session)
         verdict = self.policy.precheck(facts)
         if isinstance(verdict, Rejection):
-            await self._reject(send, verdict, facts)
+            if not await self._reject(send, verdict, facts):
+                await self.app(scope, receive, send)  # report-only
             return
         if verdict is Verdict.ACCEPT:
+            self.decisions.accept(facts)
             await self.app(scope, receive, send)
             return
 
@@ -250,9 +275,11 @@ class CSRFMiddleware:
             if rejection is None:
                 rejection = self.policy.check_token(tokens, secret)
 
-        if rejection is not None:
-            await self._reject(send, rejection, facts)
+        if rejection is None:
+            self.decisions.accept(facts)
+        elif await self._reject(send, rejection, facts):
             return
+        # In report-only mode too: receive replays any body bytes scanned.
         await self.app(scope, receive, send)
 
     async def _guard_handshake(
@@ -276,13 +303,16 @@ class CSRFMiddleware:
             if isinstance(session, Session)
             else 0,
             exempt=self.is_exempt is not None and self.is_exempt(scope),
+            forwarded=headers.get(b"forwarded"),
+            x_forwarded_proto=headers.get(b"x-forwarded-proto"),
+            x_forwarded_host=headers.get(b"x-forwarded-host"),
+            x_forwarded_port=headers.get(b"x-forwarded-port"),
         )
         rejection = self.policy.check_handshake(facts)
-        if rejection is None:
+        if rejection is None or not self.decisions.reject(rejection, facts):
             await self.app(scope, receive, send)
             return
 
-        log_rejection(rejection, facts)
         # Closing before accepting makes the server answer the handshake with
         # 403 (ASGI spec, websocket.close).
         await send({"type": "websocket.close", "code": 1008})
@@ -303,6 +333,10 @@ class CSRFMiddleware:
             has_live_session=not session.is_new,
             exempt=self.is_exempt is not None and self.is_exempt(scope),
             accept=headers.get(b"accept"),
+            forwarded=headers.get(b"forwarded"),
+            x_forwarded_proto=headers.get(b"x-forwarded-proto"),
+            x_forwarded_host=headers.get(b"x-forwarded-host"),
+            x_forwarded_port=headers.get(b"x-forwarded-port"),
         )
 
     async def _scan_body(
@@ -346,9 +380,13 @@ class CSRFMiddleware:
 
     async def _reject(
         self, send: Send, rejection: Rejection, facts: RequestFacts
-    ) -> None:
-        log_rejection(rejection, facts)
+    ) -> bool:
+        """Refuse the request, or in report-only mode only log and count
+        it; return whether it was refused."""
+        if not self.decisions.reject(rejection, facts):
+            return False
         await _send_response(send, self.on_reject(rejection, facts))
+        return True
 
 
 async def _send_rejection(scope: Scope, send: Send, rejection: Rejection) -> None:

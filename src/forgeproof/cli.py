@@ -28,6 +28,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "demo":
         return _demo(args)
+    if args.command == "check":
+        return _check(args)
 
     parser.error(f"unknown command {args.command!r}")
     return 2  # not reached: error() exits
@@ -92,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
         help="switch CSRF protection off, to show that the attacks are real",
     )
     demo.set_defaults(parser=demo)
+    _add_check_command(commands)
     return parser
 
 
@@ -151,3 +154,49 @@ def _demo(args: argparse.Namespace) -> int:
         # Ctrl-C before the servers were up: nothing to clean, nothing to say.
         return 130
     return 1
+
+
+def _add_check_command(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    check = subparsers.add_parser(
+        "check",
+        help="audit an app's forgeproof configuration",
+        description=(
+            "Import an app as uvicorn does (module:attribute), find forgeproof's "
+            "middleware in it and report weak settings with stable ids "
+            "(FP-E... errors, FP-W... warnings). Exits with status 1 if there "
+            "is an error, 0 if there are only warnings."
+        ),
+    )
+    check.add_argument(
+        "app", metavar="MODULE:ATTRIBUTE", help="the app, e.g. myproject.main:app"
+    )
+    check.add_argument(
+        "--app-dir",
+        type=Path,
+        default=Path(),
+        metavar="DIR",
+        help="import the app from this directory (default: the current one)",
+    )
+    check.set_defaults(parser=check)
+
+
+def _check(args: argparse.Namespace) -> int:
+    from .checks import AppNotFoundError, audit_spec, format_report
+
+    parser: argparse.ArgumentParser = args.parser
+    app_dir = str(args.app_dir.resolve())
+    if app_dir not in sys.path:
+        sys.path.insert(0, app_dir)
+    try:
+        findings = audit_spec(args.app)
+    except AppNotFoundError as exc:
+        parser.error(str(exc))
+    except Exception as exc:  # the app's own module failed to import
+        message = f"forgeproof check: importing {args.app} failed: {exc!r}"
+        print(message, file=sys.stderr)
+        return 1
+
+    print(format_report(args.app, findings))
+    return 1 if any(finding.is_error for finding in findings) else 0

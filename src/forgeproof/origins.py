@@ -15,7 +15,13 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
 
-__all__ = ["TrustedOrigins", "normalize_origin", "origin_of_referer", "own_origin"]
+__all__ = [
+    "TrustedOrigins",
+    "normalize_origin",
+    "normalize_public_origins",
+    "origin_of_referer",
+    "own_origin",
+]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -56,6 +62,31 @@ def normalize_origin(value: str) -> str:
         raise ConfigurationError(f"{value!r}: the port is not a number") from None
 
     return _serialise(scheme, host, port)
+
+
+def normalize_public_origins(values: Iterable[str]) -> tuple[str, ...]:
+    """The app's configured public origins, normalised, in order, each once.
+
+    These replace the origin read from the request (scheme and ``Host``),
+    which a reverse proxy may have rewritten. Wildcards are refused: the
+    app's own origin is always one exact address.
+
+    :raises ConfigurationError: for a wildcard or anything that is not an
+        origin (see :func:`normalize_origin`).
+    """
+    if isinstance(values, str):
+        values = [values]  # one origin, not its characters
+    normalised: list[str] = []
+    for value in values:
+        if "*" in value:
+            raise ConfigurationError(
+                f"public origin {value!r}: the app's own origins are exact; "
+                "wildcards belong in trusted_origins"
+            )
+        origin = normalize_origin(value)
+        if origin not in normalised:
+            normalised.append(origin)
+    return tuple(normalised)
 
 
 def own_origin(scheme: str, host_header: str | None) -> str | None:
@@ -118,11 +149,17 @@ class TrustedOrigins:
         self._suffixes = tuple(sorted(suffixes))
 
     def __repr__(self) -> str:
-        wild = [f"{scheme}*{suffix}" for scheme, suffix in self._suffixes]
-        return f"TrustedOrigins({sorted(self._exact) + wild!r})"
+        return f"TrustedOrigins({list(self.entries)!r})"
 
     def __bool__(self) -> bool:
         return bool(self._exact or self._suffixes)
+
+    @property
+    def entries(self) -> tuple[str, ...]:
+        """The normalised entries, exact ones then wildcards
+        (``https://*.example.com``), each sorted."""
+        wild = [f"{scheme}*{suffix}" for scheme, suffix in self._suffixes]
+        return (*sorted(self._exact), *wild)
 
     def __contains__(self, origin: object) -> bool:
         if not isinstance(origin, str):

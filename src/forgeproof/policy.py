@@ -26,7 +26,13 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from .errors import ConfigurationError
-from .origins import TrustedOrigins, origin_of_referer, own_origin
+from .origins import (
+    TrustedOrigins,
+    normalize_public_origins,
+    origin_of_referer,
+    own_origin,
+)
+from .proxies import ProxyHeaders, TrustedProxies
 from .reasons import Reason
 from .tokens import token_matches
 
@@ -91,6 +97,11 @@ class RequestFacts:
     has_live_session: bool = False
     exempt: bool = False
     accept: str | None = None
+    # Read only when the policy trusts proxies (forgeproof.proxies).
+    forwarded: str | None = None
+    x_forwarded_proto: str | None = None
+    x_forwarded_host: str | None = None
+    x_forwarded_port: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +144,12 @@ class CSRFPolicy:
     :param field_name: the form field or top-level JSON key that carries it.
     :param scan_limit: how many body bytes may be searched for the token; a
         token beyond that is not found.
+    :param public_origins: the app's own origins, as browsers address it
+        (``https://app.example.com``). When given, they replace the origin
+        read from the request, which a reverse proxy may have rewritten.
+    :param proxies: how many reverse proxies to believe about the scheme
+        and host the browser used; see :class:`TrustedProxies`. ``None``
+        (the default) ignores every forwarding header.
     """
 
     trusted_origins: TrustedOrigins = field(default_factory=TrustedOrigins)
@@ -141,6 +158,8 @@ class CSRFPolicy:
     field_name: str = DEFAULT_FIELD_NAME
     scan_limit: int = DEFAULT_SCAN_LIMIT
     extra_header_names: tuple[str, ...] = ()
+    public_origins: tuple[str, ...] = ()
+    proxies: TrustedProxies | None = None
 
     @property
     def header_names(self) -> tuple[str, ...]:
@@ -157,6 +176,8 @@ class CSRFPolicy:
                 )
         if self.scan_limit < 1024:
             raise ConfigurationError("scan_limit must be at least 1024 bytes")
+        public = normalize_public_origins(self.public_origins)
+        object.__setattr__(self, "public_origins", public)
 
     @classmethod
     def build(
@@ -168,9 +189,21 @@ class CSRFPolicy:
         field_name: str = DEFAULT_FIELD_NAME,
         scan_limit: int = DEFAULT_SCAN_LIMIT,
         extra_header_names: Iterable[str] = (),
+        public_origins: Iterable[str] = (),
+        trusted_proxies: int = 0,
+        proxy_headers: ProxyHeaders = "x-forwarded",
     ) -> CSRFPolicy:
-        """Make a policy from plain strings, validating them."""
+        """Make a policy from plain strings, validating them.
+
+        ``trusted_proxies`` and ``proxy_headers`` make :attr:`proxies`; 0
+        proxies (the default) means forwarding headers are never read.
+        """
+        proxies = None
+        if trusted_proxies:
+            proxies = TrustedProxies(trusted_proxies, proxy_headers)
         return cls(
+            public_origins=normalize_public_origins(public_origins),
+            proxies=proxies,
             trusted_origins=TrustedOrigins(trusted_origins),
             exempt_paths=tuple(exempt_paths),
             header_name=header_name,
@@ -255,8 +288,33 @@ class CSRFPolicy:
             return Rejection(Reason.TOKEN_INVALID)
         return None
 
+    def own_origins(self, facts: RequestFacts) -> tuple[str, ...]:
+        """The origins that count as the app's own for this request.
+
+        The configured :attr:`public_origins` if any; otherwise the one the
+        request was addressed to, from its scheme and ``Host``, or from what
+        the trusted :attr:`proxies` received. Empty when that is unusable,
+        so no ``Origin`` matches it: fail closed.
+        """
+        if self.public_origins:
+            return self.public_origins
+
+        scheme, host = facts.scheme, facts.host
+        if self.proxies is not None:
+            scheme, host = self.proxies.resolve(
+                scheme,
+                host,
+                forwarded=facts.forwarded,
+                x_forwarded_proto=facts.x_forwarded_proto,
+                x_forwarded_host=facts.x_forwarded_host,
+                x_forwarded_port=facts.x_forwarded_port,
+            )
+        origin = own_origin(scheme, host)
+        return () if origin is None else (origin,)
+
     def _check_origin(self, facts: RequestFacts) -> Rejection | None:
-        expected = own_origin(facts.scheme, facts.host)
+        own = self.own_origins(facts)
+        expected = ", ".join(own) or None
         origin = facts.origin
         site = (facts.sec_fetch_site or "").strip().lower()
 
@@ -269,7 +327,7 @@ class CSRFPolicy:
             )
 
         if origin is None:
-            return self._check_referer(facts, expected)
+            return self._check_referer(facts, own)
 
         if origin == "null":
             # RFC 6454 §7.3: sandboxed iframes, data: URLs and some redirects
@@ -279,28 +337,30 @@ class CSRFPolicy:
                 return None
             return Rejection(Reason.ORIGIN_NULL, expected_origin=expected)
 
-        if origin == expected or origin in self.trusted_origins:
+        if origin in own or origin in self.trusted_origins:
             return None
         return Rejection(
             Reason.ORIGIN_NOT_ALLOWED, expected_origin=expected, got_origin=origin
         )
 
     def _check_referer(
-        self, facts: RequestFacts, expected: str | None
+        self, facts: RequestFacts, own: tuple[str, ...]
     ) -> Rejection | None:
         # With no Origin, a Referer that names another origin is positive
         # evidence of a foreign page. Only on https, where it is reliably
         # sent; its absence alone proves nothing (privacy settings strip it).
-        if facts.scheme != "https" or not facts.referer:
+        # Behind a TLS proxy the app sees http, but its own origin says https.
+        https = facts.scheme == "https" or any(o.startswith("https:") for o in own)
+        if not https or not facts.referer:
             return None
 
         referer_origin = origin_of_referer(facts.referer)
-        if referer_origin == expected or referer_origin in self.trusted_origins:
+        if referer_origin in own or referer_origin in self.trusted_origins:
             return None
         return Rejection(
             Reason.ORIGIN_NOT_ALLOWED,
             detail="The Referer names a page of another origin.",
-            expected_origin=expected,
+            expected_origin=", ".join(own) or None,
             got_origin=referer_origin,
         )
 

@@ -61,7 +61,8 @@ _DETAILS = {
         "privacy redirect) and nothing vouches that it comes from this site."
     ),
     Reason.CROSS_SITE_REQUEST: (
-        "The browser reports that this request was started by another site."
+        "The browser reports that this request was started by a page of "
+        "another site, or of another origin of this site, that is not trusted."
     ),
     Reason.SESSION_MISSING: (
         "The request has no session, or its session has expired. Load the page "

@@ -6,6 +6,8 @@ its human detail, and for origin reasons the two origins involved.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -76,6 +78,27 @@ def render_problem_json(rejection: Rejection, facts: RequestFacts) -> RejectionR
     )
 
 
+# The page's only style, allowed by its hash: the page runs under
+# "default-src 'none'", so nothing else can load or execute in it.
+_PAGE_STYLE = (
+    "body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:4rem auto;"
+    "padding:0 1rem;color:#1f2933}h1{font-size:1.6rem}"
+    "code{background:#eef1f4;padding:0 .3rem;border-radius:3px}"
+    "small{color:#52606d}"
+)
+_PAGE_CSP = "default-src 'none'; style-src 'sha256-{}'".format(
+    base64.b64encode(hashlib.sha256(_PAGE_STYLE.encode("ascii")).digest()).decode()
+)
+
+
+_ADVICE_403 = (
+    "Nothing was changed. If you did not mean to do this, another site may "
+    "have tried to act on your behalf. If you did, go back, reload the page "
+    "and try again."
+)
+_ADVICE_503 = "Go back and try again in a moment."
+
+
 def render_html(rejection: Rejection, facts: RequestFacts) -> RejectionResponse:
     """A short page that tells a person what happened and what to do."""
     status = rejection.reason.status
@@ -83,11 +106,11 @@ def render_html(rejection: Rejection, facts: RequestFacts) -> RejectionResponse:
     lines = [
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{status} {title}</title></head><body>",
+        f"<title>{status} {title}</title>",
+        f"<style>{_PAGE_STYLE}</style></head><body>",
         f"<h1>{title}</h1>",
         f"<p>{escape(rejection.message)}</p>",
-        "<p>If you did not mean to do this, another site may have tried to act "
-        "on your behalf, and nothing was changed.</p>",
+        f"<p>{_ADVICE_403 if status == 403 else _ADVICE_503}</p>",
         f"<p><small>Reason: <code>{escape(rejection.reason.value)}</code></small></p>",
         "</body></html>",
     ]
@@ -95,7 +118,7 @@ def render_html(rejection: Rejection, facts: RequestFacts) -> RejectionResponse:
         status,
         (
             ("content-type", "text/html; charset=utf-8"),
-            ("content-security-policy", "default-src 'none'"),
+            ("content-security-policy", _PAGE_CSP),
             *_COMMON_HEADERS,
         ),
         "\n".join(lines).encode("utf-8"),

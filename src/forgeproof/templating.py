@@ -65,9 +65,12 @@ def session_of(request: Any) -> Session:
 def csrf_token(request: Any) -> str:
     """A fresh token for *request*'s session, for a form field or a header.
 
-    Creates the session's secret (and so the session) on first use.
+    Creates the session's secret (and so the session) on first use, and
+    marks the response uncacheable (``Cache-Control: private, no-store``).
     """
-    return mask_secret(session_of(request).csrf_secret)
+    session = session_of(request)
+    session.token_issued = True
+    return mask_secret(session.csrf_secret)
 
 
 def csrf_input(request: Any, field_name: str = DEFAULT_FIELD_NAME) -> SafeHTML:

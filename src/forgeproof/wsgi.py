@@ -21,8 +21,10 @@ from typing import IO, TYPE_CHECKING, Any
 
 from ._adapter import OutageLog, header_tokens, request_facts
 from ._bodyscan import BodyScanner, body_kind
+from ._caching import cache_headers
 from ._cookies import parse_cookie_header
 from ._logging import log_rejection
+from .decisions import DecisionCallback, DecisionLog
 from .errors import StoreUnavailableError
 from .policy import (
     DEFAULT_FIELD_NAME,
@@ -34,6 +36,7 @@ from .policy import (
     Verdict,
     is_safe_method,
 )
+from .proxies import ProxyHeaders
 from .reasons import Reason
 from .responses import RejectionRenderer, RejectionResponse, render_rejection
 from .sessions.base import (
@@ -132,6 +135,8 @@ class SessionMiddleware:
                 return _discard
             if state.cookie is not None:
                 headers = [*headers, ("Set-Cookie", state.cookie)]
+            # Vary: Cookie / Cache-Control: private, no-store (_caching).
+            headers = cache_headers(session, headers)
             if exc_info is None:
                 return start_response(status, headers)
             return start_response(status, headers, exc_info)
@@ -216,6 +221,13 @@ class CSRFMiddleware:
     :param on_reject: renders the refusal; the default sends problem+json
         to API clients and an HTML page to browsers.
     :param policy: a ready :class:`CSRFPolicy`, instead of the keywords.
+    :param public_origins: see :class:`~forgeproof.policy.CSRFPolicy`.
+    :param trusted_proxies: how many reverse proxies to believe about the
+        scheme and host (0: none), and *proxy_headers* which headers they
+        write; see :class:`~forgeproof.proxies.TrustedProxies`.
+    :param report_only: log and count rejections but never block; see
+        :class:`~forgeproof.decisions.DecisionLog`.
+    :param on_decision: called with every decision on an unsafe request.
     """
 
     def __init__(
@@ -231,6 +243,11 @@ class CSRFMiddleware:
         is_exempt: Callable[[WSGIEnvironment], bool] | None = None,
         on_reject: RejectionRenderer | None = None,
         policy: CSRFPolicy | None = None,
+        public_origins: Iterable[str] = (),
+        trusted_proxies: int = 0,
+        proxy_headers: ProxyHeaders = "x-forwarded",
+        report_only: bool = False,
+        on_decision: DecisionCallback | None = None,
     ) -> None:
         self.app = app
         self.policy = policy or CSRFPolicy.build(
@@ -240,9 +257,13 @@ class CSRFMiddleware:
             field_name=field_name,
             scan_limit=scan_limit,
             extra_header_names=extra_header_names,
+            public_origins=public_origins,
+            trusted_proxies=trusted_proxies,
+            proxy_headers=proxy_headers,
         )
         self.is_exempt = is_exempt
         self.on_reject = on_reject or render_rejection
+        self.decisions = DecisionLog(report_only=report_only, on_decision=on_decision)
 
     def __call__(
         self, environ: WSGIEnvironment, start_response: StartResponse
@@ -262,8 +283,10 @@ class CSRFMiddleware:
         facts = _facts(environ, session, exempt)
         verdict = self.policy.precheck(facts)
         if isinstance(verdict, Rejection):
-            return self._reject(start_response, verdict, facts)
+            refused = self._reject(start_response, verdict, facts)
+            return self.app(environ, start_response) if refused is None else refused
         if verdict is Verdict.ACCEPT:
+            self.decisions.accept(facts)
             return self.app(environ, start_response)
 
         secret = session.csrf_secret if session.has_csrf_secret else None
@@ -284,8 +307,11 @@ class CSRFMiddleware:
             if rejection is None:
                 rejection = self.policy.check_token(tokens, secret)
 
-        if rejection is not None:
-            return self._reject(start_response, rejection, facts)
+        if rejection is None:
+            self.decisions.accept(facts)
+        elif (refused := self._reject(start_response, rejection, facts)) is not None:
+            return refused
+        # In report-only mode too: wsgi.input replays any body bytes scanned.
         return self.app(environ, start_response)
 
     def _scan_body(
@@ -330,8 +356,11 @@ class CSRFMiddleware:
 
     def _reject(
         self, start_response: StartResponse, rejection: Rejection, facts: RequestFacts
-    ) -> Iterable[bytes]:
-        log_rejection(rejection, facts)
+    ) -> Iterable[bytes] | None:
+        """The refusal, or ``None`` in report-only mode: the rejection was
+        logged and counted, and the app runs."""
+        if not self.decisions.reject(rejection, facts):
+            return None
         return _respond(start_response, self.on_reject(rejection, facts))
 
 

@@ -350,7 +350,8 @@ def test_browsers_get_a_short_html_page_with_the_reason() -> None:
 
         assert response.status_code == 403
         assert response.headers["content-type"] == "text/html; charset=utf-8"
-        assert response.headers["content-security-policy"] == "default-src 'none'"
+        csp = response.headers["content-security-policy"]
+        assert csp.startswith("default-src 'none'; style-src 'sha256-")
         assert "<code>origin_not_allowed</code>" in response.text
         assert "evil.example" not in response.text
         assert token not in response.text

@@ -260,7 +260,7 @@ def test_rejection_page_tells_the_user_what_happened(
     assert answer is not None
     assert answer.status == 403
     expect(page.locator("h1")).to_have_text("Request blocked")
-    expect(page.locator("body")).to_contain_text("nothing was changed")
+    expect(page.locator("body")).to_contain_text("Nothing was changed")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / "rejected.png", full_page=True)
     assert "reason=cross_site_request" in protected.stderr()

@@ -336,9 +336,11 @@ class Session(MutableMapping[str, Any]):
         "_secret_created",
         "_secret_rotated",
         "_stored_accessed_at",
+        "accessed",
         "cookie_count",
         "is_new",
         "modified",
+        "token_issued",
     )
 
     def __init__(
@@ -362,6 +364,13 @@ class Session(MutableMapping[str, Any]):
         #: after changing a nested value in place. The CSRF secret and the
         #: id are tracked apart from it.
         self.modified = False
+        #: Set when the app read the data, so the response varies by cookie
+        #: (the adapters then add ``Vary: Cookie``).
+        self.accessed = False
+        #: Set by whatever puts a token into the response, such as
+        #: :func:`forgeproof.csrf_token`; the adapters then add
+        #: ``Cache-Control: private, no-store``.
+        self.token_issued = False
         self._secret_created = False
         self._secret_rotated = False
         self._previous_key: str | None = None
@@ -383,6 +392,7 @@ class Session(MutableMapping[str, Any]):
         return f"<Session {state} keys={sorted(self._data)!r}>"
 
     def __getitem__(self, key: str) -> Any:
+        self.accessed = True
         return self._data[key]
 
     def __setitem__(self, key: str, value: Any) -> None:
@@ -394,9 +404,11 @@ class Session(MutableMapping[str, Any]):
         self.modified = True
 
     def __iter__(self) -> Iterator[str]:
+        self.accessed = True
         return iter(self._data)
 
     def __len__(self) -> int:
+        self.accessed = True
         return len(self._data)
 
     @property
