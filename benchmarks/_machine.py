@@ -76,6 +76,4 @@ def source_state() -> str:
     changed = sorted(line[3:] for line in dirty if line.strip())
     if not changed:
         return head
-    return f"{head} + uncommitted changes in {len(changed)} paths: " + ", ".join(
-        changed
-    )
+    return f"{head} + uncommitted changes in: " + ", ".join(changed)

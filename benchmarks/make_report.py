@@ -345,7 +345,7 @@ def targets(over: dict[str, Any] | None, served: dict[str, Any] | None) -> list[
 def steps_table(steps: dict[str, float]) -> list[str]:
     out = [
         "Each step of forgeproof's ASGI hot path timed alone with `timeit` "
-        "(best of 5), from `profile_hotpath.py --steps`. Indented rows are "
+        "(best of 9), from `profile_hotpath.py --steps`. Indented rows are "
         "part of the row above.",
         "",
         "| step | µs |",

@@ -213,7 +213,7 @@ def steps() -> list[tuple[str, float]]:
     for name, fn in cases:
         timer = timeit.Timer(fn)
         number, _ = timer.autorange()
-        best = min(timer.repeat(repeat=5, number=number)) / number
+        best = min(timer.repeat(repeat=9, number=number)) / number
         results.append((name, best * 1e6))
     return results
 
@@ -229,7 +229,7 @@ def main() -> None:
     logging.getLogger().addHandler(logging.NullHandler())
     if not args.steps:
         asyncio.run(profile(args.calls, args.top))
-    print("\n===== Steps of the hot path, each alone (best of 5, µs per call)")
+    print("\n===== Steps of the hot path, each alone (best of 9, µs per call)")
     results = steps()
     for name, us in results:
         print(f"  {name:48s} {us:8.2f}")

@@ -8,6 +8,7 @@ own origin. See the README for the threat model and the set-up.
 from __future__ import annotations
 
 from .asgi import CSRFMiddleware, SessionMiddleware
+from .decisions import Decision
 from .errors import ConfigurationError, ForgeproofError, StoreUnavailableError
 from .origins import TrustedOrigins
 from .policy import (
@@ -18,6 +19,7 @@ from .policy import (
     Verdict,
     is_safe_method,
 )
+from .proxies import TrustedProxies
 from .reasons import Reason
 from .responses import (
     RejectionResponse,
@@ -52,6 +54,7 @@ __all__ = [
     "CSRFMiddleware",
     "CSRFPolicy",
     "ConfigurationError",
+    "Decision",
     "ForgeproofError",
     "MemorySessionStore",
     "Reason",
@@ -67,6 +70,7 @@ __all__ = [
     "SessionStore",
     "StoreUnavailableError",
     "TrustedOrigins",
+    "TrustedProxies",
     "Verdict",
     "csrf_input",
     "csrf_meta",

@@ -259,7 +259,7 @@ def _inspect_spec(spec: Any, where: str, found: _Found) -> None:
             origins = spec.kwargs.get("trusted_origins", ())
             found.findings.extend(_raw_origin_findings(where, origins))
             return
-        _inspect(built, f"{where} {cls.__name__}", found)
+        _inspect(built, where, found)
     elif _class_path(cls) == "starlette.middleware.sessions.SessionMiddleware":
         same_site = str(spec.kwargs.get("same_site", "lax")).lower()
         flags = f"samesite={same_site}"
@@ -422,8 +422,8 @@ def _covers_too_much(path: str) -> bool:
 
 
 def _behind_tls_proxy(policy: CSRFPolicy) -> bool:
-    public_https = any(o.startswith("https://") for o in policy.public_origins)
-    return policy.proxies is not None or public_https
+    # Public origins alone do not say so: the app server may do TLS itself.
+    return policy.proxies is not None
 
 
 def _is_starlette_middleware_spec(obj: object) -> bool:

@@ -51,7 +51,7 @@ from .policy import Rejection, RequestFacts
 from .reasons import Reason
 from .responses import RejectionResponse, render_problem_json
 from .sessions.base import Session
-from .tokens import mask_secret, token_matches
+from .tokens import token_matches
 from .types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
@@ -187,7 +187,8 @@ def plan_xsrf_cookie(
     # Not HttpOnly: reading it is the point. Host-only and Path=/, like the
     # session cookie; SameSite=Lax, as a cross-site page gains nothing from
     # it being sent (RFC 6265bis §5.4.7).
-    parts = [f"{config.xsrf_cookie}={mask_secret(secret)}", "Path=/", "SameSite=Lax"]
+    token = session.new_csrf_token()
+    parts = [f"{config.xsrf_cookie}={token}", "Path=/", "SameSite=Lax"]
     if config.secure or (config.secure is None and scheme == "https"):
         parts.append("Secure")
     return "; ".join(parts)
@@ -322,7 +323,7 @@ def _token_response(facts: RequestFacts, session: Session) -> RejectionResponse:
         log_rejection(rejection, facts)
         return render_problem_json(rejection, facts)
 
-    body = json.dumps({"token": mask_secret(session.csrf_secret)}).encode("ascii")
+    body = json.dumps({"token": session.new_csrf_token()}).encode("ascii")
     return RejectionResponse(
         200,
         (

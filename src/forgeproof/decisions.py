@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ._logging import csrf_logger, log_rejection
 from .policy import Rejection, RequestFacts
@@ -90,7 +90,8 @@ class DecisionLog:
     def accept(self, facts: RequestFacts) -> None:
         """Record an accepted request."""
         if self.on_decision is not None:
-            _notify(self.on_decision, Decision(None, facts, self.report_only))
+            decision = Decision(None, _shareable(facts), self.report_only)
+            _notify(self.on_decision, decision)
 
     def reject(self, rejection: Rejection, facts: RequestFacts) -> bool:
         """Record a rejected request; return whether to refuse it now
@@ -99,7 +100,8 @@ class DecisionLog:
         with self._lock:
             self._counts[rejection.reason] += 1
         if self.on_decision is not None:
-            _notify(self.on_decision, Decision(rejection, facts, self.report_only))
+            decision = Decision(rejection, _shareable(facts), self.report_only)
+            _notify(self.on_decision, decision)
 
         return not self.report_only
 
@@ -107,6 +109,14 @@ class DecisionLog:
         """Rejections so far by reason code, would-be ones included."""
         with self._lock:
             return {reason.value: count for reason, count in self._counts.items()}
+
+
+def _shareable(facts: RequestFacts) -> RequestFacts:
+    # Metrics code logs what it is given; an Authorization header is a
+    # credential, so only its presence is passed on.
+    if facts.authorization is None:
+        return facts
+    return replace(facts, authorization="[redacted]")
 
 
 def _notify(callback: DecisionCallback, decision: Decision) -> None:

@@ -14,7 +14,6 @@ from typing import Any
 
 from .policy import DEFAULT_FIELD_NAME
 from .sessions.base import Session
-from .tokens import mask_secret
 
 __all__ = [
     "SafeHTML",
@@ -68,9 +67,7 @@ def csrf_token(request: Any) -> str:
     Creates the session's secret (and so the session) on first use, and
     marks the response uncacheable (``Cache-Control: private, no-store``).
     """
-    session = session_of(request)
-    session.token_issued = True
-    return mask_secret(session.csrf_secret)
+    return session_of(request).new_csrf_token()
 
 
 def csrf_input(request: Any, field_name: str = DEFAULT_FIELD_NAME) -> SafeHTML:

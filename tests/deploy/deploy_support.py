@@ -39,8 +39,14 @@ http {{
     uwsgi_temp_path {tmp}/uwsgi;
     scgi_temp_path {tmp}/scgi;
     client_max_body_size 10m;
-    map $http_x_forwarded_host $xfh_before {{ "" ""; default "$http_x_forwarded_host, "; }}
-    map $http_forwarded $fwd_before {{ "" ""; default "$http_forwarded, "; }}
+    map $http_x_forwarded_host $xfh_before {{
+        "" "";
+        default "$http_x_forwarded_host, ";
+    }}
+    map $http_forwarded $fwd_before {{
+        "" "";
+        default "$http_forwarded, ";
+    }}
     server {{
         listen 127.0.0.1:{port} ssl;
         server_name localhost;
@@ -63,7 +69,8 @@ _HEADERS: dict[ProxyStyle, str] = {
             proxy_set_header X-Forwarded-Port $server_port;""",
     "forwarded": """\
             proxy_set_header X-Forwarded-Host "";
-            proxy_set_header Forwarded "${fwd_before}proto=$scheme;host=\\"$http_host\\"";""",
+            proxy_set_header Forwarded
+                "${fwd_before}proto=$scheme;host=\\"$http_host\\"";""",
 }
 
 
@@ -116,7 +123,15 @@ def run_nginx(
         )
     )
     process = subprocess.Popen(
-        [nginx, "-p", str(directory), "-c", str(config), "-e", str(directory / "e.log")],
+        [
+            nginx,
+            "-p",
+            str(directory),
+            "-c",
+            str(config),
+            "-e",
+            str(directory / "e.log"),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )

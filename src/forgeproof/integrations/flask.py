@@ -21,6 +21,7 @@ import flask
 from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.exceptions import HTTPException
 
+from ..decisions import DecisionCallback
 from ..errors import ConfigurationError
 from ..policy import (
     DEFAULT_FIELD_NAME,
@@ -28,6 +29,7 @@ from ..policy import (
     DEFAULT_SCAN_LIMIT,
     CSRFPolicy,
 )
+from ..proxies import ProxyHeaders
 from ..responses import RejectionRenderer
 from ..sessions import SessionConfig, SessionStore, store_from_url
 from ..sessions.base import Session
@@ -92,6 +94,11 @@ class CSRFProtect:
         field_name: str = DEFAULT_FIELD_NAME,
         scan_limit: int = DEFAULT_SCAN_LIMIT,
         on_reject: RejectionRenderer | None = None,
+        public_origins: Iterable[str] = (),
+        trusted_proxies: int = 0,
+        proxy_headers: ProxyHeaders = "x-forwarded",
+        report_only: bool = False,
+        on_decision: DecisionCallback | None = None,
     ) -> None:
         self.store = store
         self.config = config
@@ -102,8 +109,13 @@ class CSRFProtect:
             field_name=field_name,
             scan_limit=scan_limit,
             extra_header_names=extra_header_names,
+            public_origins=public_origins,
+            trusted_proxies=trusted_proxies,
+            proxy_headers=proxy_headers,
         )
         self.on_reject = on_reject
+        self.report_only = report_only
+        self.on_decision = on_decision
         if app is not None:
             self.init_app(app)
 
@@ -117,6 +129,8 @@ class CSRFProtect:
             policy=self.policy,
             is_exempt=partial(_view_is_exempt, app),
             on_reject=self.on_reject,
+            report_only=self.report_only,
+            on_decision=self.on_decision,
         )
         app.wsgi_app = SessionMiddleware(  # type: ignore[method-assign]
             checked, store=store, config=self.config

@@ -22,7 +22,9 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Match
 
 from ..asgi import CSRFMiddleware, SessionMiddleware
+from ..decisions import DecisionCallback
 from ..policy import DEFAULT_FIELD_NAME, DEFAULT_HEADER_NAME, DEFAULT_SCAN_LIMIT
+from ..proxies import ProxyHeaders
 from ..responses import RejectionRenderer
 from ..sessions import AsyncSessionStore, SessionConfig
 from ..types import Scope
@@ -49,6 +51,11 @@ def middleware(
     scan_limit: int = DEFAULT_SCAN_LIMIT,
     on_reject: RejectionRenderer | None = None,
     is_exempt: Callable[[Scope], bool] | None = None,
+    public_origins: Iterable[str] = (),
+    trusted_proxies: int = 0,
+    proxy_headers: ProxyHeaders = "x-forwarded",
+    report_only: bool = False,
+    on_decision: DecisionCallback | None = None,
 ) -> list[Middleware]:
     """The session and CSRF middleware, in order, for ``middleware=``.
 
@@ -70,6 +77,11 @@ def middleware(
             scan_limit=scan_limit,
             is_exempt=is_exempt or route_is_exempt,
             on_reject=on_reject,
+            public_origins=public_origins,
+            trusted_proxies=trusted_proxies,
+            proxy_headers=proxy_headers,
+            report_only=report_only,
+            on_decision=on_decision,
         ),
     ]
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from ..errors import ConfigurationError
-from ..tokens import SECRET_BYTES, new_secret
+from ..tokens import SECRET_BYTES, mask_secret, new_secret
 
 __all__ = [
     "AsyncSessionStore",
@@ -431,6 +431,18 @@ class Session(MutableMapping[str, Any]):
             self._secret = new_secret()
             self._secret_created = True
         return self._secret
+
+    def new_csrf_token(self) -> str:
+        """A fresh token of this session's secret, creating the secret on
+        first use.
+
+        Every way forgeproof hands out a token comes through here, so the
+        response that carries one is always marked uncacheable
+        (``Cache-Control: private, no-store``): a shared cache must never
+        give one visitor's token to another.
+        """
+        self.token_issued = True
+        return mask_secret(self.csrf_secret)
 
     @property
     def has_csrf_secret(self) -> bool:
