@@ -30,19 +30,10 @@ def request_facts(
 ) -> RequestFacts:
     """The :class:`RequestFacts` of a request, whatever the server interface.
 
-    Without a *session* (the store was down), the facts carry only what a
-    rejection page and its log line need.
+    Without a *session* (a WebSocket handshake outside the session
+    middleware, or a store that is down) the request counts as having no
+    session cookie and no live session.
     """
-    if session is None:
-        return RequestFacts(
-            method=method,
-            scheme=scheme,
-            host=header("host"),
-            path=path,
-            origin=header("origin"),
-            accept=header("accept"),
-        )
-
     return RequestFacts(
         method=method,
         scheme=scheme,
@@ -52,8 +43,8 @@ def request_facts(
         referer=header("referer"),
         sec_fetch_site=header("sec-fetch-site"),
         authorization=header("authorization"),
-        session_cookie_count=session.cookie_count,
-        has_live_session=not session.is_new,
+        session_cookie_count=session.cookie_count if session is not None else 0,
+        has_live_session=session is not None and not session.is_new,
         exempt=exempt,
         accept=header("accept"),
         forwarded=header("forwarded"),

@@ -14,10 +14,11 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable
 
+from ._adapter import OutageLog, header_tokens, request_facts
 from ._bodyscan import BodyScanner, body_kind
 from ._caching import cache_headers_raw
 from ._cookies import parse_cookie_header
-from ._logging import log_rejection, sessions_logger
+from ._logging import log_rejection
 from .decisions import DecisionCallback, DecisionLog
 from .errors import StoreUnavailableError
 from .policy import (
@@ -76,7 +77,7 @@ class SessionMiddleware:
         self.app = app
         self.store = store
         self.config = config or SessionConfig()
-        self._store_down = False
+        self._outages = OutageLog()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -98,14 +99,14 @@ class SessionMiddleware:
                 record = await self.store.aload(store_key(session_id))
             except StoreUnavailableError:
                 load_failed = True
-                self._note_outage()
+                self._outages.outage()
                 if scope["type"] == "http" and not is_safe_method(scope["method"]):
                     await _send_rejection(
                         scope, send, Rejection(Reason.STORE_UNAVAILABLE)
                     )
                     return
             else:
-                self._note_recovery()
+                self._outages.recovery()
 
         session = open_session(self.config, session_id, record, count)
         scope["session"] = session
@@ -144,22 +145,11 @@ class SessionMiddleware:
         try:
             await write.aperform(self.store)
         except StoreUnavailableError:
-            self._note_outage()
+            self._outages.outage()
             return False
 
-        self._note_recovery()
+        self._outages.recovery()
         return True
-
-    def _note_outage(self) -> None:
-        # One ERROR per outage, not one per request.
-        if not self._store_down:
-            self._store_down = True
-            sessions_logger.error("session store unavailable", exc_info=True)
-
-    def _note_recovery(self) -> None:
-        if self._store_down:
-            self._store_down = False
-            sessions_logger.warning("session store available again")
 
 
 class CSRFMiddleware:
@@ -222,9 +212,7 @@ class CSRFMiddleware:
         self.is_exempt = is_exempt
         self.on_reject = on_reject or render_rejection
         self.decisions = DecisionLog(report_only=report_only, on_decision=on_decision)
-        self._header_keys = [
-            name.lower().encode("latin-1") for name in self.policy.header_names
-        ]
+        self._header_keys = [name.lower() for name in self.policy.header_names]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -247,7 +235,14 @@ class CSRFMiddleware:
             return
 
         headers = _headers(scope)
-        facts = self._facts(scope, headers, session)
+        facts = request_facts(
+            method=scope["method"],
+            scheme=scope.get("scheme", "http"),
+            path=scope.get("path", ""),
+            header=headers.get,
+            session=session,
+            exempt=self.is_exempt is not None and self.is_exempt(scope),
+        )
         verdict = self.policy.precheck(facts)
         if isinstance(verdict, Rejection):
             if not await self._reject(send, verdict, facts):
@@ -265,10 +260,9 @@ class CSRFMiddleware:
         if header_value is not None:
             # The header wins and the body is never read: a 50 MB upload
             # costs nothing to check.
-            tokens = [part.strip() for part in header_value.split(",")]
-            rejection = self.policy.check_token(tokens, secret)
+            rejection = self.policy.check_token(header_tokens(header_value), secret)
         else:
-            scanned = await self._scan_body(headers.get(b"content-type"), receive)
+            scanned = await self._scan_body(headers.get("content-type"), receive)
             if scanned is None:
                 return  # the client went away mid-body; nothing to answer
             receive, tokens, rejection = scanned
@@ -290,23 +284,15 @@ class CSRFMiddleware:
         # can act as the user. The browser always sends Origin on it, so that
         # is what decides; a client without one is not a browser.
         session = scope.get("session")
-        headers = _headers(scope)
-        facts = RequestFacts(
+        facts = request_facts(
             method="GET",
             scheme=_HANDSHAKE_SCHEMES.get(scope.get("scheme", "ws"), "http"),
-            host=headers.get(b"host"),
             path=scope.get("path", ""),
-            origin=headers.get(b"origin"),
-            referer=headers.get(b"referer"),
-            sec_fetch_site=headers.get(b"sec-fetch-site"),
-            session_cookie_count=session.cookie_count
+            header=_headers(scope).get,
+            session=session
             if isinstance(session, Session)
-            else 0,
+            else Session(None, None, now=0),
             exempt=self.is_exempt is not None and self.is_exempt(scope),
-            forwarded=headers.get(b"forwarded"),
-            x_forwarded_proto=headers.get(b"x-forwarded-proto"),
-            x_forwarded_host=headers.get(b"x-forwarded-host"),
-            x_forwarded_port=headers.get(b"x-forwarded-port"),
         )
         rejection = self.policy.check_handshake(facts)
         if rejection is None or not self.decisions.reject(rejection, facts):
@@ -316,28 +302,6 @@ class CSRFMiddleware:
         # Closing before accepting makes the server answer the handshake with
         # 403 (ASGI spec, websocket.close).
         await send({"type": "websocket.close", "code": 1008})
-
-    def _facts(
-        self, scope: Scope, headers: dict[bytes, str], session: Session
-    ) -> RequestFacts:
-        return RequestFacts(
-            method=scope["method"],
-            scheme=scope.get("scheme", "http"),
-            host=headers.get(b"host"),
-            path=scope.get("path", ""),
-            origin=headers.get(b"origin"),
-            referer=headers.get(b"referer"),
-            sec_fetch_site=headers.get(b"sec-fetch-site"),
-            authorization=headers.get(b"authorization"),
-            session_cookie_count=session.cookie_count,
-            has_live_session=not session.is_new,
-            exempt=self.is_exempt is not None and self.is_exempt(scope),
-            accept=headers.get(b"accept"),
-            forwarded=headers.get(b"forwarded"),
-            x_forwarded_proto=headers.get(b"x-forwarded-proto"),
-            x_forwarded_host=headers.get(b"x-forwarded-host"),
-            x_forwarded_port=headers.get(b"x-forwarded-port"),
-        )
 
     async def _scan_body(
         self, content_type: str | None, receive: Receive
@@ -390,14 +354,11 @@ class CSRFMiddleware:
 
 
 async def _send_rejection(scope: Scope, send: Send, rejection: Rejection) -> None:
-    headers = _headers(scope)
-    facts = RequestFacts(
+    facts = request_facts(
         method=scope["method"],
         scheme=scope.get("scheme", "http"),
-        host=headers.get(b"host"),
         path=scope.get("path", ""),
-        origin=headers.get(b"origin"),
-        accept=headers.get(b"accept"),
+        header=_headers(scope).get,
     )
     log_rejection(rejection, facts)
     await _send_response(send, render_rejection(rejection, facts))
@@ -412,10 +373,10 @@ async def _send_response(send: Send, response: RejectionResponse) -> None:
     await send({"type": "http.response.body", "body": response.body})
 
 
-def _headers(scope: Scope) -> dict[bytes, str]:
+def _headers(scope: Scope) -> dict[str, str]:
     """The request headers by lower-case name, repeats joined with ", "."""
-    headers: dict[bytes, str] = {}
-    for key, value in scope["headers"]:
-        text = value.decode("latin-1")
-        headers[key] = f"{headers[key]}, {text}" if key in headers else text
+    headers: dict[str, str] = {}
+    for raw_key, raw_value in scope["headers"]:
+        key, value = raw_key.decode("latin-1"), raw_value.decode("latin-1")
+        headers[key] = f"{headers[key]}, {value}" if key in headers else value
     return headers
