@@ -212,8 +212,15 @@ async def main() -> None:
         "--frameworks", nargs="*", help="Starlette Flask Django (default all)"
     )
     parser.add_argument("--no-memory", action="store_true")
-    parser.add_argument("--out", type=Path, default=RESULTS / "overhead.json")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="default results/overhead.json, or overhead-quick.json with --quick "
+        "(make_report.py reads only the full run's file)",
+    )
     args = parser.parse_args()
+    if args.out is None:
+        args.out = RESULTS / ("overhead-quick.json" if args.quick else "overhead.json")
     rounds = args.rounds or (3 if args.quick else 9)
     target = args.batch or (0.04 if args.quick else 0.15)
 

@@ -363,8 +363,15 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=4, help="waitress threads")
     parser.add_argument("--frameworks", nargs="*")
-    parser.add_argument("--out", type=Path, default=RESULTS / "served.json")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="default results/served.json, or served-quick.json with --quick "
+        "(make_report.py reads only the full run's file)",
+    )
     args = parser.parse_args()
+    if args.out is None:
+        args.out = RESULTS / ("served-quick.json" if args.quick else "served.json")
     seconds = args.seconds or (2.0 if args.quick else 5.0)
     rounds = args.rounds or (1 if args.quick else 3)
     use_wrk = shutil.which("wrk") is not None

@@ -345,8 +345,10 @@ def targets(over: dict[str, Any] | None, served: dict[str, Any] | None) -> list[
 def steps_table(steps: dict[str, float]) -> list[str]:
     out = [
         "Each step of forgeproof's ASGI hot path timed alone with `timeit` "
-        "(best of 9), from `profile_hotpath.py --steps`. Indented rows are "
-        "part of the row above.",
+        "(best of 9), from `profile_hotpath.py --steps`, in a run of its own "
+        "(the tree may have moved on since the in-process run). Rows marked ↳ "
+        "are part of the row above, timed on their own, so noise can make a "
+        "part look larger than its whole.",
         "",
         "| step | µs |",
         "| --- | ---: |",

@@ -18,20 +18,22 @@ _WIDENING = frozenset({"public", "s-maxage"})
 
 
 def cache_headers(
-    session: Session, headers: list[tuple[str, str]]
+    session: Session, headers: list[tuple[str, str]], *, sets_cookie: bool = False
 ) -> list[tuple[str, str]]:
     """*headers* with ``Vary: Cookie`` added if the session was read, and
     ``private`` and ``no-store`` merged into ``Cache-Control`` if a token
-    was issued. The app's own stricter directives are kept."""
-    token_issued = session.token_issued
-    if not (session.accessed or token_issued):
+    was issued or the response sets the session cookie (a cached
+    ``Set-Cookie`` would hand one visitor's session to the next). The app's
+    own stricter directives are kept."""
+    no_store = session.token_issued or sets_cookie
+    if not (session.accessed or no_store):
         return headers
 
     vary = [value for name, value in headers if name.lower() == "vary"]
     result = list(headers)
     if not _varies_by_cookie(vary):
         result.append(("vary", "Cookie"))
-    if token_issued:
+    if no_store:
         control = [value for name, value in result if name.lower() == "cache-control"]
         result = [item for item in result if item[0].lower() != "cache-control"]
         result.append(("cache-control", _private_no_store(control)))
@@ -40,16 +42,16 @@ def cache_headers(
 
 
 def cache_headers_raw(
-    session: Session, headers: list[tuple[bytes, bytes]]
+    session: Session, headers: list[tuple[bytes, bytes]], *, sets_cookie: bool = False
 ) -> list[tuple[bytes, bytes]]:
     """:func:`cache_headers` for ASGI's byte-string header pairs."""
-    if not (session.accessed or session.token_issued):
+    if not (session.accessed or session.token_issued or sets_cookie):
         return headers
 
     text = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers]
     return [
         (k.encode("latin-1"), v.encode("latin-1"))
-        for k, v in cache_headers(session, text)
+        for k, v in cache_headers(session, text, sets_cookie=sets_cookie)
     ]
 
 

@@ -127,13 +127,13 @@ class SessionMiddleware:
                     rejection = Rejection(Reason.STORE_UNAVAILABLE)
                     await _send_rejection(scope, send, rejection)
                     return
-                if write is not None and write.set_cookie is not None:
-                    headers = list(message.get("headers", []))
-                    headers.append((b"set-cookie", write.set_cookie.encode("latin-1")))
-                    message["headers"] = headers
+                headers = list(message.get("headers", []))
+                cookie = write.set_cookie if write is not None else None
+                if cookie is not None:
+                    headers.append((b"set-cookie", cookie.encode("latin-1")))
                 # Vary: Cookie / Cache-Control: private, no-store (_caching).
                 message["headers"] = cache_headers_raw(
-                    session, message.get("headers", [])
+                    session, headers, sets_cookie=cookie is not None
                 )
             elif refused:
                 return  # the app's body belongs to the response we replaced

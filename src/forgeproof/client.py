@@ -163,6 +163,12 @@ def answer(
     return _script_response(name, if_none_match)
 
 
+def _is_success(status: str) -> bool:
+    # Refusals and errors hand out no token: a cross-site request refused
+    # here must not start a session for the visitor either.
+    return status[:1] in ("1", "2", "3")
+
+
 def plan_xsrf_cookie(
     config: ClientConfig, session: Session, *, scheme: str, carried: list[str]
 ) -> str | None:
@@ -218,7 +224,7 @@ class ASGIClientMiddleware:
         facts = _facts(scope["method"], scheme, scope.get("path", ""), headers.get)
 
         async def send_with_cookie(message: Message) -> None:
-            if message["type"] == "http.response.start":
+            if message["type"] == "http.response.start" and message["status"] < 400:
                 cookie = self._cookie(session, scheme, headers.get("cookie"))
                 if cookie is not None:
                     message["headers"] = [
@@ -288,12 +294,14 @@ class WSGIClientMiddleware:
             headers: list[tuple[str, str]],
             exc_info: OptExcInfo | None = None,
         ) -> Callable[[bytes], object]:
-            cookie = plan_xsrf_cookie(
-                self.config,
-                session,
-                scheme=scheme,
-                carried=_cookie_values(header("cookie"), self.config.xsrf_cookie),
-            )
+            cookie = None
+            if _is_success(status):
+                cookie = plan_xsrf_cookie(
+                    self.config,
+                    session,
+                    scheme=scheme,
+                    carried=_cookie_values(header("cookie"), self.config.xsrf_cookie),
+                )
             if cookie is not None:
                 headers = [*headers, ("Set-Cookie", cookie)]
             if exc_info is None:

@@ -95,7 +95,12 @@ class SessionMiddleware:
         self, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
         scheme = environ.get("wsgi.url_scheme", "http")
-        cookies = parse_cookie_header(environ.get("HTTP_COOKIE", ""))
+        # A server joins repeated Cookie headers with ", " (waitress does);
+        # cookie values cannot contain a comma (RFC 6265 §4.1.1), so it can
+        # only be such a join and is read like the ASGI side's two headers.
+        cookies = parse_cookie_header(
+            environ.get("HTTP_COOKIE", "").replace(", ", "; ")
+        )
         session_id, count = find_session_cookie(self.config, scheme, cookies)
         record = None
         load_failed = False
@@ -136,7 +141,9 @@ class SessionMiddleware:
             if state.cookie is not None:
                 headers = [*headers, ("Set-Cookie", state.cookie)]
             # Vary: Cookie / Cache-Control: private, no-store (_caching).
-            headers = cache_headers(session, headers)
+            headers = cache_headers(
+                session, headers, sets_cookie=state.cookie is not None
+            )
             if exc_info is None:
                 return start_response(status, headers)
             return start_response(status, headers, exc_info)
@@ -144,7 +151,7 @@ class SessionMiddleware:
         result = self.app(environ, start_with_cookie)
         if not state.started:
             # The app starts its response lazily, on the first iteration.
-            return _guarded(result, state)
+            return _Guarded(result, state)
         if state.refusal is not None:
             _close(result)
             return state.refusal
@@ -170,18 +177,31 @@ class _ResponseState:
         self.refusal: Iterable[bytes] | None = None
 
 
-def _guarded(result: Iterable[bytes], state: _ResponseState) -> Iterator[bytes]:
+class _Guarded:
     """The app's body, unless the session could not be saved when the
-    response started: then the 503 that replaced it."""
-    try:
-        for chunk in result:
-            if state.refusal is not None:
+    response started: then the 503 that replaced it.
+
+    A class rather than a generator: the server calls ``close()`` even if it
+    never iterates, and the app's own ``close()`` must run then too
+    (PEP 3333).
+    """
+
+    __slots__ = ("_result", "_state")
+
+    def __init__(self, result: Iterable[bytes], state: _ResponseState) -> None:
+        self._result = result
+        self._state = state
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._result:
+            if self._state.refusal is not None:
                 break
             yield chunk
-        if state.refusal is not None:
-            yield from state.refusal
-    finally:
-        _close(result)
+        if self._state.refusal is not None:
+            yield from self._state.refusal
+
+    def close(self) -> None:
+        _close(self._result)
 
 
 def _close(result: Iterable[bytes]) -> None:

@@ -70,6 +70,9 @@ _PAGE_HEADERS = (
 _STATELESS_PATHS = ("/api/auth/token", "/api/v1/")
 
 
+_MAX_NOTE_ID = 2**63 - 1
+
+
 def render_rejection(
     rejection: forgeproof.Rejection, facts: forgeproof.RequestFacts
 ) -> forgeproof.RejectionResponse:
@@ -217,6 +220,11 @@ class _Views:
             return _problem(401, "Not logged in", "Log in at /login first.")
 
         note_id: int = request.path_params["note_id"]
+        if note_id > _MAX_NOTE_ID:
+            # SQLite ids are 64-bit: a longer number names no note, and
+            # must not reach sqlite3, which raises OverflowError on it.
+            return _problem(404, "No such note", "You have no note with this id.")
+
         if request.method == "DELETE":
             if not await self.db.delete_note(user.id, note_id):
                 return _problem(404, "No such note", "You have no note with this id.")

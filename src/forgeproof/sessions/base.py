@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import secrets
 import time
 from collections.abc import Callable, Iterator, MutableMapping
@@ -95,6 +96,11 @@ class SessionRecord:
             created, accessed = float(value["c"]), float(value["a"])
             csrf_secret = bytes.fromhex(secret) if secret is not None else None
         except (ValueError, TypeError, KeyError, RecursionError):
+            return None
+
+        # json accepts Infinity and NaN, and float() accepts "inf": a session
+        # stamped with either would never expire.
+        if not (math.isfinite(created) and math.isfinite(accessed)):
             return None
 
         if not isinstance(data, dict):

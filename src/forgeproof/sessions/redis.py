@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import random
 import time
 import weakref
 from collections.abc import Callable, Iterator
@@ -43,8 +44,15 @@ DEFAULT_MAX_CONNECTIONS = 100
 
 # A merged save watches the session's key and retries when another request
 # wrote it in between. Only requests of one browser session contend, so a
-# handful of attempts is plenty; past that, refusing beats spinning.
-_MERGE_ATTEMPTS = 16
+# few dozen attempts are plenty; past that, refusing beats spinning. A
+# short random pause between attempts keeps contending writers from
+# colliding in lockstep.
+_MERGE_ATTEMPTS = 32
+_MERGE_PAUSE_SECONDS = 0.002
+
+
+def _merge_pause(attempt: int) -> float:
+    return random.uniform(0, _MERGE_PAUSE_SECONDS * min(attempt, 8))  # noqa: S311
 
 
 def _require_redis() -> None:
@@ -174,9 +182,10 @@ class RedisSessionStore:
         name, old = self._name(key), self._name(replaces) if replaces else None
         ttl_ms = self._ttl_ms(expires_at)
         with _unavailable_on_error(), self._client.pipeline() as pipe:
-            for _ in range(_MERGE_ATTEMPTS):
+            for attempt in range(_MERGE_ATTEMPTS):
                 if self._save_once(pipe, name, old, record, ttl_ms, changes):
                     return
+                time.sleep(_merge_pause(attempt))
 
         raise StoreUnavailableError("redis")
 
@@ -244,9 +253,10 @@ class RedisSessionStore:
         ttl_ms = self._ttl_ms(expires_at)
         with _unavailable_on_error():
             async with self._async_client().pipeline() as pipe:
-                for _ in range(_MERGE_ATTEMPTS):
+                for attempt in range(_MERGE_ATTEMPTS):
                     if await self._asave_once(pipe, name, old, record, ttl_ms, changes):
                         return
+                    await asyncio.sleep(_merge_pause(attempt))
 
         raise StoreUnavailableError("redis")
 
