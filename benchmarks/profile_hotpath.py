@@ -173,6 +173,29 @@ def steps() -> list[tuple[str, float]]:
         scanner.finish()
         return scanner.tokens
 
+    def scan_whole() -> list[str]:
+        # The body in one message, as the adapters now hand it over.
+        scanner = BodyScanner(ctype, "urlencoded", "csrf_token", policy.scan_limit)
+        if hasattr(scanner, "feed_last"):
+            scanner.feed_last(body)
+        else:
+            scanner.feed(body)
+            scanner.finish()
+        return scanner.tokens
+
+    def session_cookie_from_header() -> object:
+        from forgeproof.sessions import base
+
+        if hasattr(base, "find_session_cookie_in_header"):
+            return base.find_session_cookie_in_header(config, "http", cookie_header)
+        return find_session_cookie(config, "http", parse_cookie_header(cookie_header))
+
+    def adapter_headers() -> object:
+        wanted = getattr(mw, "_wanted_headers", None)
+        if wanted is None:
+            return fp_asgi._headers(scope)
+        return fp_asgi._headers(scope, wanted)
+
     def first_visit_write() -> None:
         s = Session(None, None, now=config.clock())
         s.csrf_secret  # noqa: B018
@@ -190,12 +213,17 @@ def steps() -> list[tuple[str, float]]:
         ),
         ("floor: mask_secret (random, XOR, base64)", lambda: mask_secret(secret)),
         ("asgi._headers(scope) (7 headers)", lambda: fp_asgi._headers(scope)),
+        ("  as CSRFMiddleware reads them (wanted only)", adapter_headers),
         ("parse_cookie_header (3 cookies)", lambda: parse_cookie_header(cookie_header)),
         (
             "find_session_cookie",
             lambda: find_session_cookie(
                 config, "http", parse_cookie_header(cookie_header)
             ),
+        ),
+        (
+            "  from the raw Cookie header, as the adapters do",
+            session_cookie_from_header,
         ),
         ("store_key (sha256 of the id)", lambda: store_key(session_id)),
         ("MemorySessionStore.load (dict + JSON)", lambda: store.load(key)),
@@ -212,6 +240,7 @@ def steps() -> list[tuple[str, float]]:
         ("  of which own_origin (regex)", lambda: own_origin("http", "testserver")),
         ("body_kind", lambda: body_kind(ctype)),
         ("BodyScanner: urlencoded, 100-byte body", scan),
+        ("  the same body in one message (feed_last)", scan_whole),
         ("CSRFPolicy.check_token", lambda: policy.check_token([token], secret)),
         (
             "plan_write, GET with session (no write)",

@@ -84,10 +84,13 @@ class BodyScanner:
         self._seen = 0
         self._done = False
         self._json = bytearray()
+        # Names are capped too: a 100 MB name must not be held whole. Three
+        # bytes per byte of the field name leave room for percent-encoding.
+        self._max_name = 3 * len(self._field) + 1
+        # The urlencoded parser is made on the first streamed chunk: a body
+        # that arrives whole takes the fast path of feed_last instead.
         self._parser: MultipartParser | QuerystringParser | None = None
-        if kind == "urlencoded":
-            self._parser = self._urlencoded_parser()
-        elif kind == "multipart":
+        if kind == "multipart":
             self._parser = self._multipart_parser(content_type)
 
     def feed(self, chunk: bytes) -> bool:
@@ -110,6 +113,8 @@ class BodyScanner:
         # limit falls inside a chunk or between two.
         piece = chunk[:room]
         self._seen += len(piece)
+        if self._parser is None and self._kind == "urlencoded":
+            self._parser = self._urlencoded_parser()
         try:
             if self._parser is not None and piece:
                 self._parser.write(piece)
@@ -123,6 +128,29 @@ class BodyScanner:
                 return self._stop(None)
             return self._stop(Rejection(Reason.TOKEN_MISSING, self._beyond_limit()))
         return False
+
+    def feed_last(self, chunk: bytes) -> None:
+        """Scan the body's last chunk and settle the outcome: the same as
+        :meth:`feed` then, unless that stopped the scan, :meth:`finish`.
+
+        A urlencoded or JSON body that arrives whole in this one chunk (the
+        usual small form) skips the streaming parser; the tokens and the
+        rejection come out exactly as the parser would give them.
+        """
+        if self._seen == 0 and not self._done and chunk:
+            if self._kind == "urlencoded":
+                self._scan_whole_form(chunk)
+                return
+            if self._kind == "json":
+                if len(chunk) > self._limit:
+                    self._stop(Rejection(Reason.BODY_TOO_LARGE))
+                    return
+                self._seen = len(chunk)
+                self._scan_json(chunk)
+                self._done = True
+                return
+        if not self.feed(chunk):
+            self.finish()
 
     def finish(self) -> None:
         """The body has ended: settle the outcome."""
@@ -154,6 +182,36 @@ class BodyScanner:
             f"in the {self._header_name} header, or put the {field} field {where}."
         )
 
+    def _scan_whole_form(self, body: bytes) -> None:
+        # What the streaming parser does with one chunk, then finalize():
+        # fields are split at "&" (empty ones skipped), the name ends at
+        # the first "=", and only bytes within the limit count. Past the
+        # limit the parser never reaches the "&" that would end the last
+        # field it began, so that field is dropped, token or not.
+        within_limit = len(body) <= self._limit
+        fields = (body if within_limit else body[: self._limit]).split(b"&")
+        if not within_limit:
+            fields.pop()
+        self._seen = min(len(body), self._limit)
+        field = self._field
+        for raw in fields:
+            if not raw:
+                continue
+            name, _, value = raw.partition(b"=")
+            # Without "%" or "+" a name decodes to itself; a name longer
+            # than the field can never match, capped or not.
+            if b"%" in name or b"+" in name:
+                matches = _form_decode(name[: self._max_name]) == field
+            else:
+                matches = name == field
+            if matches:
+                raw_value = value[:_MAX_VALUE_BYTES]
+                self.tokens.append(_form_decode(raw_value).decode("latin-1"))
+
+        self._done = True
+        if not within_limit and not self.tokens:
+            self.rejection = Rejection(Reason.TOKEN_MISSING, self._beyond_limit())
+
     def _scan_json(self, body: bytes) -> None:
         try:
             # Objects become lists of pairs, so a key given twice is seen twice
@@ -174,10 +232,7 @@ class BodyScanner:
     def _urlencoded_parser(self) -> QuerystringParser:
         name = bytearray()
         value = bytearray()
-
-        # Names are capped too: a 100 MB name must not be held whole. Three
-        # bytes per byte of the field name leave room for percent-encoding.
-        max_name = 3 * len(self._field) + 1
+        max_name = self._max_name
 
         def on_field_name(data: bytes, start: int, end: int) -> None:
             _append_capped(name, data, start, end, max_name)

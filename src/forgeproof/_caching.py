@@ -15,6 +15,20 @@ __all__ = ["cache_headers", "cache_headers_raw"]
 
 # Directives that would let a shared cache keep the page.
 _WIDENING = frozenset({"public", "s-maxage"})
+# Fields that tell a CDN how long to keep a page whatever Cache-Control
+# says: RFC 9213's targeted fields, Surrogate-Control (Fastly, Varnish) and
+# Akamai's Edge-Control. On a page that must not be stored they say so too.
+_CDN_TARGETED = frozenset(
+    {
+        "cdn-cache-control",
+        "cloudflare-cdn-cache-control",
+        "edge-control",
+        "surrogate-control",
+    }
+)
+_STORAGE_FIELDS = _CDN_TARGETED | {"cache-control"}
+# The response headers cache_headers merges with, as ASGI spells them.
+_MERGED_RAW = frozenset({b"vary", *(name.encode() for name in _STORAGE_FIELDS)})
 
 
 def cache_headers(
@@ -24,7 +38,8 @@ def cache_headers(
     ``private`` and ``no-store`` merged into ``Cache-Control`` if a token
     was issued or the response sets the session cookie (a cached
     ``Set-Cookie`` would hand one visitor's session to the next). The app's
-    own stricter directives are kept."""
+    own stricter directives are kept; a CDN-targeted field it set
+    (``CDN-Cache-Control``, ``Surrogate-Control``...) becomes ``no-store``."""
     no_store = session.token_issued or sets_cookie
     if not (session.accessed or no_store):
         return headers
@@ -34,9 +49,7 @@ def cache_headers(
     if not _varies_by_cookie(vary):
         result.append(("vary", "Cookie"))
     if no_store:
-        control = [value for name, value in result if name.lower() == "cache-control"]
-        result = [item for item in result if item[0].lower() != "cache-control"]
-        result.append(("cache-control", _private_no_store(control)))
+        result = _forbid_storing(result)
 
     return result
 
@@ -45,14 +58,33 @@ def cache_headers_raw(
     session: Session, headers: list[tuple[bytes, bytes]], *, sets_cookie: bool = False
 ) -> list[tuple[bytes, bytes]]:
     """:func:`cache_headers` for ASGI's byte-string header pairs."""
-    if not (session.accessed or session.token_issued or sets_cookie):
+    no_store = session.token_issued or sets_cookie
+    if not (session.accessed or no_store):
         return headers
+
+    if not any(k.lower() in _MERGED_RAW for k, _ in headers):
+        # Nothing of the app's own to merge with: what cache_headers
+        # appends to such a list, without decoding every header.
+        added = [(b"vary", b"Cookie")]
+        if no_store:
+            added.append((b"cache-control", b"private, no-store"))
+        return [*headers, *added]
 
     text = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers]
     return [
         (k.encode("latin-1"), v.encode("latin-1"))
         for k, v in cache_headers(session, text, sets_cookie=sets_cookie)
     ]
+
+
+def _forbid_storing(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    control = [value for name, value in headers if name.lower() == "cache-control"]
+    targeted = sorted({name.lower() for name, _ in headers} & _CDN_TARGETED)
+    kept = [item for item in headers if item[0].lower() not in _STORAGE_FIELDS]
+    kept.append(("cache-control", _private_no_store(control)))
+    kept.extend((name, "no-store") for name in targeted)
+
+    return kept
 
 
 def _varies_by_cookie(values: list[str]) -> bool:

@@ -6,7 +6,7 @@ in order: a name seen twice is how a planted cookie shows itself.
 
 from __future__ import annotations
 
-__all__ = ["parse_cookie_header"]
+__all__ = ["cookie_values", "parse_cookie_header"]
 
 
 def parse_cookie_header(header: str) -> list[tuple[str, str]]:
@@ -22,3 +22,18 @@ def parse_cookie_header(header: str) -> list[tuple[str, str]]:
         if sep and name:
             pairs.append((name, value.strip().strip('"')))
     return pairs
+
+
+def cookie_values(header: str, name: str) -> list[str]:
+    """The values of every pair named *name*, in order: what
+    :func:`parse_cookie_header` gives for that name, without splitting the
+    pairs of every other cookie the browser sends along."""
+    if name not in header:
+        return []
+    values = []
+    for chunk in header.split(";"):
+        if name in chunk:
+            key, sep, value = chunk.partition("=")
+            if sep and key.strip() == name:
+                values.append(value.strip().strip('"'))
+    return values

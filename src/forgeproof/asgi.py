@@ -12,12 +12,11 @@ so Starlette's ``request.session`` works unchanged.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from ._adapter import OutageLog, header_tokens, request_facts
 from ._bodyscan import BodyScanner, body_kind
 from ._caching import cache_headers_raw
-from ._cookies import parse_cookie_header
 from ._logging import log_rejection
 from .decisions import DecisionCallback, DecisionLog
 from .errors import StoreUnavailableError
@@ -39,7 +38,7 @@ from .sessions.base import (
     Session,
     SessionConfig,
     SessionWrite,
-    find_session_cookie,
+    find_session_cookie_in_header,
     open_session,
     store_key,
 )
@@ -49,6 +48,24 @@ __all__ = ["CSRFMiddleware", "SessionMiddleware"]
 
 # The page that opens a WebSocket has an http(s) origin.
 _HANDSHAKE_SCHEMES = {"ws": "http", "wss": "https"}
+
+# The request headers the policy reads (RequestFacts) and the body scan
+# needs; the token headers are added per middleware.
+_FACT_HEADERS = frozenset(
+    {
+        b"host",
+        b"origin",
+        b"referer",
+        b"sec-fetch-site",
+        b"authorization",
+        b"accept",
+        b"forwarded",
+        b"x-forwarded-proto",
+        b"x-forwarded-host",
+        b"x-forwarded-port",
+        b"content-type",
+    }
+)
 
 
 class SessionMiddleware:
@@ -85,13 +102,15 @@ class SessionMiddleware:
             return
 
         scheme = scope.get("scheme", "http")
-        cookies = [
-            pair
+        # Two Cookie headers read as one: pairs are split at ";" either way.
+        cookie_header = "; ".join(
+            value.decode("latin-1")
             for key, value in scope["headers"]
             if key == b"cookie"
-            for pair in parse_cookie_header(value.decode("latin-1"))
-        ]
-        session_id, count = find_session_cookie(self.config, scheme, cookies)
+        )
+        session_id, count = find_session_cookie_in_header(
+            self.config, scheme, cookie_header
+        )
         record = None
         load_failed = False
         if session_id is not None:
@@ -213,6 +232,9 @@ class CSRFMiddleware:
         self.on_reject = on_reject or render_rejection
         self.decisions = DecisionLog(report_only=report_only, on_decision=on_decision)
         self._header_keys = [name.lower() for name in self.policy.header_names]
+        self._wanted_headers = _FACT_HEADERS | {
+            key.encode("latin-1") for key in self._header_keys
+        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -234,7 +256,7 @@ class CSRFMiddleware:
             await self.app(scope, receive, send)
             return
 
-        headers = _headers(scope)
+        headers = _headers(scope, self._wanted_headers)
         facts = request_facts(
             method=scope["method"],
             scheme=scope.get("scheme", "http"),
@@ -329,18 +351,13 @@ class CSRFMiddleware:
             if message["type"] != "http.request":
                 return None
             read.append(message)
+            if not message.get("more_body", False):
+                scanner.feed_last(message.get("body", b""))
+                break
             if scanner.feed(message.get("body", b"")):
                 break
-            if not message.get("more_body", False):
-                scanner.finish()
-                break
 
-        async def replay() -> Message:
-            if read:
-                return read.popleft()
-            return await receive()
-
-        return replay, scanner.tokens, scanner.rejection
+        return _Replay(read, receive), scanner.tokens, scanner.rejection
 
     async def _reject(
         self, send: Send, rejection: Rejection, facts: RequestFacts
@@ -351,6 +368,31 @@ class CSRFMiddleware:
             return False
         await _send_response(send, self.on_reject(rejection, facts))
         return True
+
+
+class _Replay:
+    """A ``receive`` that hands back the messages read during the scan,
+    then the server's own ``receive``.
+
+    Not a coroutine function: once the scanned messages are out, each call
+    returns the server's awaitable as it is, so the rest of an upload
+    costs no extra coroutine per message.
+    """
+
+    __slots__ = ("_read", "_receive")
+
+    def __init__(self, read: deque[Message], receive: Receive) -> None:
+        self._read = read
+        self._receive = receive
+
+    def __call__(self) -> Awaitable[Message]:
+        if self._read:
+            return _ready(self._read.popleft())
+        return self._receive()
+
+
+async def _ready(message: Message) -> Message:
+    return message
 
 
 async def _send_rejection(scope: Scope, send: Send, rejection: Rejection) -> None:
@@ -373,10 +415,13 @@ async def _send_response(send: Send, response: RejectionResponse) -> None:
     await send({"type": "http.response.body", "body": response.body})
 
 
-def _headers(scope: Scope) -> dict[str, str]:
-    """The request headers by lower-case name, repeats joined with ", "."""
+def _headers(scope: Scope, wanted: frozenset[bytes] | None = None) -> dict[str, str]:
+    """The request headers by lower-case name, repeats joined with ", ";
+    with *wanted*, only those (cookies and the like are never decoded)."""
     headers: dict[str, str] = {}
     for raw_key, raw_value in scope["headers"]:
+        if wanted is not None and raw_key not in wanted:
+            continue
         key, value = raw_key.decode("latin-1"), raw_value.decode("latin-1")
         headers[key] = f"{headers[key]}, {value}" if key in headers else value
     return headers

@@ -12,17 +12,19 @@ FP-W003  an exempt path prefix that covers too much
 FP-E004  a session cookie with ``SameSite=None``
 FP-W005  a client-side (signed cookie) session store in front
 FP-E006  report-only mode left on
-FP-W007  a trusted origin over plain http
-FP-W008  behind a TLS proxy, but the cookie's ``Secure`` flag is guessed
+FP-W007  a trusted or public origin over plain http
+FP-W008  served over https, but the cookie's ``Secure`` flag is guessed
 FP-W009  a wildcard trusted origin
 FP-E010  a setting forgeproof refuses at construction
-FP-E011  no forgeproof CSRF middleware found
-FP-E012  forgeproof's CSRF middleware without its session middleware
+FP-E011  no forgeproof CSRF middleware found, or a mounted app without it
+FP-E012  forgeproof's CSRF middleware not inside its session middleware
+FP-E013  a wildcard trusted origin over a public suffix
 ======== ================================================================
 
 The app is found by walking what middleware chains expose: ``.app`` of
 ASGI and WSGI middleware, Starlette's ``user_middleware`` and
-``middleware_stack``, mounted sub-apps, and Flask's ``wsgi_app``.
+``middleware_stack``, sub-apps mounted by Starlette (``Mount``, ``Host``)
+or Werkzeug's ``DispatcherMiddleware``, and Flask's ``wsgi_app``.
 """
 
 from __future__ import annotations
@@ -69,7 +71,20 @@ _BROAD_SEGMENTS = frozenset(
 )
 _SHORT_PREFIX_CHARS = 4  # "/ab/" and shorter cover too much by length alone
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
+# First labels of two-label public suffixes (co.uk, com.au, ac.jp, ...). A
+# wildcard over one trusts every site registered there; one-label suffixes
+# (*.com) are refused by TrustedOrigins itself.
+_SECOND_LEVEL_LABELS = frozenset(
+    {"ac", "co", "com", "edu", "go", "gov", "mil", "ne", "net", "or", "org"}
+)
+# Mounted apps that answer no unsafe request, so need no CSRF middleware.
+_INERT_APPS = frozenset(
+    {"starlette.staticfiles.StaticFiles", "werkzeug.exceptions.HTTPException"}
+)
+_CSRF_TYPES = (asgi.CSRFMiddleware, wsgi.CSRFMiddleware)
+_SESSION_TYPES = (asgi.SessionMiddleware, wsgi.SessionMiddleware)
 _MAX_OBJECTS = 2000  # a bound on the walk, whatever the app's object graph
+_MAX_CHAIN = 100  # middleware wrapped in middleware, followed through .app
 
 
 class AppNotFoundError(ForgeproofError, LookupError):
@@ -146,6 +161,7 @@ def audit(app: object) -> list[Finding]:
     found = _Found()
     for where, obj in _walk(app):
         _inspect(obj, where, found)
+        found.findings.extend(_order_findings(where, obj))
 
     for where, policy, report_only in found.policies:
         found.findings.extend(_policy_findings(where, policy, report_only))
@@ -173,6 +189,8 @@ def audit(app: object) -> list[Finding]:
                 "without it every request fails with an error.",
             )
         )
+    if found.policies:
+        found.findings.extend(_mount_findings(app))
 
     unique = dict.fromkeys(found.findings)
     return sorted(unique, key=lambda f: (not f.is_error, f.id))
@@ -217,6 +235,20 @@ def _children(where: str, obj: object) -> Iterator[tuple[str, object]]:
             yield f"{where}.{name}", child
     for index, spec in enumerate(_list_attr(obj, "user_middleware")):
         yield f"{where}.user_middleware[{index}]", spec
+    yield from _mounts(where, obj)
+
+
+def _mounts(where: str, obj: object) -> Iterator[tuple[str, object]]:
+    """The sub-apps *obj* dispatches to by path or host: Starlette's
+    ``Mount`` and ``Host`` routes, Werkzeug's ``DispatcherMiddleware``
+    (its ``.app`` serves every path no mount claims)."""
+    mounts = getattr(obj, "mounts", None)
+    if isinstance(mounts, dict):
+        fallback = getattr(obj, "app", None)
+        if fallback is not None:
+            yield f"{where}.app", fallback
+        for prefix, child in mounts.items():
+            yield f"{where}.mounts[{prefix!r}]", child
     for index, route in enumerate(_list_attr(obj, "routes")):
         child = getattr(route, "app", None)
         if child is not None and type(route).__name__ in ("Mount", "Host"):
@@ -254,7 +286,7 @@ def _inspect_spec(spec: Any, where: str, found: _Found) -> None:
     if cls in (asgi.CSRFMiddleware, asgi.SessionMiddleware):
         try:
             built = cls(_unused_app, *spec.args, **spec.kwargs)
-        except ConfigurationError as exc:
+        except (TypeError, ValueError) as exc:  # ConfigurationError among them
             found.findings.append(_refused(f"{where} {cls.__name__}", exc))
             origins = spec.kwargs.get("trusted_origins", ())
             found.findings.extend(_raw_origin_findings(where, origins))
@@ -266,6 +298,78 @@ def _inspect_spec(spec: Any, where: str, found: _Found) -> None:
         found.findings.extend(
             _cookie_session_findings(f"{where} {cls.__name__}", flags)
         )
+
+
+def _order_findings(where: str, obj: object) -> Iterator[Finding]:
+    """CSRF middleware that wraps forgeproof's session middleware instead
+    of sitting inside it: the session it needs is not there yet."""
+    if isinstance(obj, _CSRF_TYPES):
+        inner = _wrapped_chain(obj.app)
+    else:
+        # Starlette builds its middleware list outermost first.
+        classes = [getattr(s, "cls", None) for s in _list_attr(obj, "user_middleware")]
+        if asgi.CSRFMiddleware not in classes:
+            return
+        inner = classes[classes.index(asgi.CSRFMiddleware) + 1 :]
+    # Instances from a built chain, classes from a Starlette list.
+    if not any(isinstance(o, _SESSION_TYPES) or o in _SESSION_TYPES for o in inner):
+        return
+
+    yield Finding(
+        "FP-E012",
+        _name(where, obj),
+        "CSRFMiddleware is outside forgeproof's SessionMiddleware",
+        "The CSRF check reads the session's secret, which the session "
+        "middleware puts in place only for what it wraps, so every request "
+        "fails with an error. Wrap CSRFMiddleware in SessionMiddleware.",
+    )
+
+
+def _wrapped_chain(app: object) -> list[object]:
+    """*app* and what it wraps through ``.app``, not into mounts."""
+    chain: list[object] = []
+    while app is not None and len(chain) < _MAX_CHAIN:
+        chain.append(app)
+        app = getattr(app, "app", None)
+    return chain
+
+
+def _mount_findings(app: object) -> Iterator[Finding]:
+    """Mounted sub-apps that no forgeproof CSRF middleware covers, from
+    above or inside, when others are covered."""
+    stack: list[tuple[str, object]] = [("app", app)]
+    seen: set[int] = set()
+    while stack and len(seen) < _MAX_OBJECTS:
+        where, obj = stack.pop()
+        if id(obj) in seen or _checks_csrf(obj):
+            continue  # what a CSRF middleware wraps is covered
+        seen.add(id(obj))
+        for mount, mounted in _mounts(where, obj):
+            if not _is_inert(mounted) and not _covered_inside(mounted):
+                yield Finding(
+                    "FP-E011",
+                    mount,
+                    "a mounted app has no forgeproof CSRF middleware",
+                    "Nothing checks the unsafe requests routed to it, so any "
+                    "site can make a logged-in visitor's browser send them. "
+                    "Wrap it like its siblings, or the whole app once.",
+                )
+        stack.extend(_children(where, obj))
+
+
+def _checks_csrf(obj: object) -> bool:
+    if isinstance(obj, _CSRF_TYPES):
+        return True
+    specs = _list_attr(obj, "user_middleware")
+    return any(getattr(spec, "cls", None) is asgi.CSRFMiddleware for spec in specs)
+
+
+def _covered_inside(app: object) -> bool:
+    return any(_checks_csrf(obj) for _, obj in _walk(app))
+
+
+def _is_inert(app: object) -> bool:
+    return any(_class_path(cls) in _INERT_APPS for cls in type(app).__mro__)
 
 
 def _policy_findings(
@@ -280,6 +384,16 @@ def _policy_findings(
             "the app. Switch it off once the logs show no legitimate rejections.",
         )
     yield from _origin_findings(where, policy.trusted_origins)
+    for origin in policy.public_origins:
+        if _is_plain_http(origin):
+            yield Finding(
+                "FP-W007",
+                where,
+                f"the app's public origin {origin!r} is served over plain http",
+                "Anyone on the network path of its users can read and change "
+                "its pages, tokens and session cookie included, and act as "
+                "them. Serve the app over https and list its https:// origin.",
+            )
     for path in policy.exempt_paths:
         if _covers_too_much(path):
             yield Finding(
@@ -296,8 +410,17 @@ def _policy_findings(
 
 def _origin_findings(where: str, trusted: TrustedOrigins) -> Iterator[Finding]:
     for entry in trusted.entries:
-        scheme, _, host = entry.partition("://")
-        if host.startswith("*."):
+        host = entry.partition("://")[2]
+        if host.startswith("*.") and _is_public_suffix(_host_of(host[2:])):
+            yield Finding(
+                "FP-E013",
+                where,
+                f"trusted origin {entry!r} trusts every site under a public suffix",
+                "Anyone can register a domain there and forge requests from "
+                "it. Put the wildcard over a domain you own, or list the "
+                "origins that need it.",
+            )
+        elif host.startswith("*."):
             yield Finding(
                 "FP-W009",
                 where,
@@ -306,7 +429,7 @@ def _origin_findings(where: str, trusted: TrustedOrigins) -> Iterator[Finding]:
                 "host, a subdomain takeover) can forge requests here. List "
                 "the origins that need it.",
             )
-        if scheme == "http" and host.partition(":")[0] not in _LOOPBACK_HOSTS:
+        if _is_plain_http(entry):
             yield Finding(
                 "FP-W007",
                 where,
@@ -346,14 +469,15 @@ def _session_findings(
             "can read the session id and act as the user. Leave secure unset "
             "(Secure on https), or set secure=True behind a TLS proxy.",
         )
-    elif config.secure is None and any(_behind_tls_proxy(p) for _, p, _ in policies):
+    elif config.secure is None and any(_served_over_https(p) for _, p, _ in policies):
         yield Finding(
             "FP-W008",
             where,
-            "behind a TLS proxy, but the cookie's Secure flag follows the "
-            "scheme the app server sees (SessionConfig(secure=None))",
-            "A proxy that talks plain http to the app makes the cookie go out "
-            "without Secure and without the __Host- prefix. Set "
+            "served over https (an https public origin or a trusted proxy), "
+            "but the cookie's Secure flag follows the scheme the app server "
+            "sees (SessionConfig(secure=None))",
+            "A TLS proxy that talks plain http to the app makes the cookie go "
+            "out without Secure and without the __Host- prefix. Set "
             "SessionConfig(secure=True).",
         )
     if config.same_site not in ("lax", "strict"):
@@ -395,7 +519,7 @@ def _flask_findings(where: str, app: Any) -> Iterator[Finding]:
     )
 
 
-def _refused(where: str, exc: ConfigurationError) -> Finding:
+def _refused(where: str, exc: Exception) -> Finding:
     message = str(exc)
     if "same_site" in message or "samesite" in message.lower():
         return Finding(
@@ -418,12 +542,31 @@ def _covers_too_much(path: str) -> bool:
     segments = [segment for segment in path.split("/") if segment]
     if len(path) <= _SHORT_PREFIX_CHARS:
         return True
-    return len(segments) == 1 and segments[0].lower() in _BROAD_SEGMENTS
+    # Area names only: "/api/", and as much "/api/v1/" or "/admin/users/".
+    return bool(segments) and all(s.lower() in _BROAD_SEGMENTS for s in segments)
 
 
-def _behind_tls_proxy(policy: CSRFPolicy) -> bool:
-    # Public origins alone do not say so: the app server may do TLS itself.
-    return policy.proxies is not None
+def _served_over_https(policy: CSRFPolicy) -> bool:
+    # If the app server does TLS itself, secure=True costs nothing; behind
+    # a TLS proxy, secure=None leaves the cookie without Secure.
+    public_https = any(o.startswith("https://") for o in policy.public_origins)
+    return public_https or policy.proxies is not None
+
+
+def _is_plain_http(origin: str) -> bool:
+    scheme, _, host = origin.partition("://")
+    return scheme == "http" and _host_of(host) not in _LOOPBACK_HOSTS
+
+
+def _host_of(host_and_port: str) -> str:
+    if host_and_port.endswith("]"):  # an IPv6 literal without a port
+        return host_and_port
+    return host_and_port.rsplit(":", 1)[0]
+
+
+def _is_public_suffix(domain: str) -> bool:
+    labels = domain.split(".")
+    return len(labels) == 1 or (len(labels) == 2 and labels[0] in _SECOND_LEVEL_LABELS)
 
 
 def _is_starlette_middleware_spec(obj: object) -> bool:

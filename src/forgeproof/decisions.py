@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from ._logging import csrf_logger, log_rejection
+from .origins import origin_of_referer
 from .policy import Rejection, RequestFacts
 from .reasons import Reason
 
@@ -36,7 +37,8 @@ class Decision:
 
     :param rejection: why the policy refused the request, or ``None`` if
         it accepted it.
-    :param facts: what the policy saw (method, path, origins; no tokens).
+    :param facts: what the policy saw (method, path, origins; no tokens):
+        the ``Referer`` is cut to its origin, ``Authorization`` redacted.
     :param report_only: the middleware ran in report-only mode, so a
         rejection was logged and counted but the app ran anyway.
     """
@@ -112,11 +114,18 @@ class DecisionLog:
 
 
 def _shareable(facts: RequestFacts) -> RequestFacts:
-    # Metrics code logs what it is given; an Authorization header is a
-    # credential, so only its presence is passed on.
-    if facts.authorization is None:
+    # Metrics code logs what it is given. An Authorization header is a
+    # credential, so only its presence is passed on; a Referer can carry a
+    # token in its query (a GET form with the hidden field), so only its
+    # origin is.
+    if facts.authorization is None and facts.referer is None:
         return facts
-    return replace(facts, authorization="[redacted]")
+    authorization = None if facts.authorization is None else "[redacted]"
+    referer = None
+    if facts.referer is not None:
+        referer = origin_of_referer(facts.referer) or "[redacted]"
+
+    return replace(facts, authorization=authorization, referer=referer)
 
 
 def _notify(callback: DecisionCallback, decision: Decision) -> None:

@@ -9,8 +9,11 @@ with ``https://example.com`` and must not match it.
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import re
 from collections.abc import Iterable
+from encodings.idna import nameprep
 from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
@@ -24,6 +27,7 @@ __all__ = [
 ]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_MAX_LABEL_CHARS = 63  # RFC 1035 §2.3.4
 
 # What a browser serialises into an Origin header (RFC 6454 §6.2): lower-case
 # scheme and host (IDNA already applied), a port only when not the default.
@@ -38,13 +42,21 @@ _SERIALISED_ORIGIN = re.compile(
 def normalize_origin(value: str) -> str:
     """Turn a configured origin into the form browsers send.
 
-    Lower-cases, applies IDNA, drops a default port and a trailing dot.
+    Lower-cases, applies IDNA as browsers do (``ß`` and ``ς`` kept, UTS 46
+    non-transitional), compresses an IPv6 literal (``[::1]``), drops a
+    default port and a trailing dot.
 
     :raises ConfigurationError: for anything that is not exactly an http(s)
-        origin: a missing scheme, a path, a query, userinfo.
+        origin: a missing scheme, a path, a query, userinfo, a ``*``.
     """
-    parts = urlsplit(value.strip())
-    if parts.scheme.lower() not in _DEFAULT_PORTS or not parts.hostname:
+    try:
+        parts = urlsplit(value.strip())
+        hostname = parts.hostname
+    except ValueError:  # an unclosed "[", a netloc that NFKC changes
+        raise ConfigurationError(
+            f"{value!r} is not an origin; write it as scheme://host[:port]"
+        ) from None
+    if parts.scheme.lower() not in _DEFAULT_PORTS or not hostname:
         raise ConfigurationError(
             f"{value!r} is not an origin; write it as scheme://host[:port], "
             "for example https://app.example.com"
@@ -53,9 +65,17 @@ def normalize_origin(value: str) -> str:
         raise ConfigurationError(f"{value!r}: an origin has no user name or password")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise ConfigurationError(f"{value!r}: an origin has no path, query or fragment")
+    if "*" in parts.netloc:
+        raise ConfigurationError(
+            f"{value!r}: a wildcard is allowed only as a whole first label of "
+            "a trusted origin, as in https://*.example.com"
+        )
 
     scheme = parts.scheme.lower()
-    host = _idna(parts.hostname.rstrip("."), value)
+    if "[" in parts.netloc:
+        host = _ipv6(hostname, value)
+    else:
+        host = _idna(hostname.rstrip("."), value)
     try:
         port = parts.port
     except ValueError:
@@ -97,7 +117,12 @@ def own_origin(scheme: str, host_header: str | None) -> str | None:
     """
     if not host_header:
         return None
+    if len(host_header) > _MAX_CACHED_HOST_CHARS:
+        return _own_origin(scheme, host_header)
+    return _own_origin_cached(scheme, host_header)
 
+
+def _own_origin(scheme: str, host_header: str) -> str | None:
     candidate = f"{scheme.lower()}://{host_header.strip().lower()}"
     match = _SERIALISED_ORIGIN.fullmatch(candidate.rstrip("."))
     if match is None:
@@ -105,6 +130,13 @@ def own_origin(scheme: str, host_header: str | None) -> str | None:
 
     port = match["port"]
     return _serialise(match["scheme"], match["host"], int(port) if port else None)
+
+
+# Every unsafe request asks for its own origin, and an app answers to a
+# handful of hosts. The cache is bounded in entries and in the length of
+# what it keeps, so a flood of made-up Host headers cannot grow it.
+_MAX_CACHED_HOST_CHARS = 300  # a 253-character DNS name, a port, some slack
+_own_origin_cached = functools.lru_cache(maxsize=64)(_own_origin)
 
 
 def origin_of_referer(referer: str) -> str | None:
@@ -142,6 +174,7 @@ class TrustedOrigins:
                 # Normalise the part after the wildcard as if it were a host.
                 normal = normalize_origin(f"{scheme}://{rest}")
                 wild_scheme, _, wild_host = normal.partition("://")
+                _refuse_too_wide(origin, wild_host)
                 suffixes.add((wild_scheme + "://", "." + wild_host))
             else:
                 exact.add(normalize_origin(origin))
@@ -174,8 +207,27 @@ class TrustedOrigins:
         return any(
             origin.startswith(scheme)
             and origin.endswith(suffix)
-            and len(origin) > len(scheme) + len(suffix)
+            and _whole_labels(origin[len(scheme) : len(origin) - len(suffix)])
             for scheme, suffix in self._suffixes
+        )
+
+
+def _whole_labels(subdomain: str) -> bool:
+    # "a..example.com" and ".a.example.com" are no host names; a lax
+    # resolver or proxy may still take them for a.example.com.
+    return all(subdomain.split("."))
+
+
+def _refuse_too_wide(entry: str, wild_host: str) -> None:
+    # "https://*.com" would trust every site under a top-level domain. Two
+    # labels can be a public suffix too (*.co.uk); forgeproof check flags
+    # the common ones, as refusing them here would need the whole list.
+    host = wild_host if wild_host.endswith("]") else wild_host.rsplit(":", 1)[0]
+    if host.startswith("[") or ("." not in host and host != "localhost"):
+        raise ConfigurationError(
+            f"{entry!r}: a wildcard must stand before a registered domain, "
+            "as in https://*.example.com, not before a top-level domain or "
+            "an IP address"
         )
 
 
@@ -187,10 +239,61 @@ def _serialise(scheme: str, host: str, port: int | None) -> str:
     return f"{scheme}://{host}:{port}"
 
 
-def _idna(host: str, original: str) -> str:
-    if ":" in host:  # an IPv6 literal: no IDNA
-        return host.lower()
+def _ipv6(host: str, original: str) -> str:
+    # Browsers serialise an IPv6 host in RFC 5952's compressed hex form
+    # (WHATWG URL §3.5), so "[0:0::1]" must become "[::1]" to ever match.
     try:
-        return host.encode("idna").decode("ascii").lower()
+        address = ipaddress.IPv6Address(host)
+    except ValueError:
+        raise ConfigurationError(f"{original!r}: not a valid IPv6 address") from None
+    if address.scope_id is not None:
+        raise ConfigurationError(f"{original!r}: browsers send no IPv6 zone id")
+    mapped = address.ipv4_mapped
+    if mapped is not None:
+        # Hex, as browsers write it; newer Pythons print the dotted form.
+        high, low = divmod(int(mapped), 1 << 16)
+        return f"::ffff:{high:x}:{low:x}"
+
+    return address.compressed
+
+
+# UTS 46 "deviation" characters. Python's "idna" codec is IDNA 2003, which
+# maps ß to "ss" and final sigma to the plain one, and drops the joiners;
+# browsers use UTS 46 non-transitional processing and keep them. Mapping
+# them would trust strasse.example when straße.example was meant: another
+# registrable name.
+_KEPT_DEVIATIONS = re.compile("([\u00df\u03c2])")  # ß, ς
+_JOINERS = frozenset("\u200c\u200d")  # ZWNJ, ZWJ
+
+
+def _idna(host: str, original: str) -> str:
+    try:
+        return ".".join(_idna_label(label, original) for label in host.split("."))
     except UnicodeError:
         raise ConfigurationError(f"{original!r}: the host name is not valid") from None
+
+
+def _idna_label(label: str, original: str) -> str:
+    if not label:
+        raise UnicodeError("empty label")
+    if _JOINERS.intersection(label):
+        # Whether a joiner is allowed depends on its neighbours' joining
+        # types (RFC 5892 CONTEXTJ), which the standard library cannot tell.
+        raise ConfigurationError(
+            f"{original!r}: the host name has a zero-width joiner; write that "
+            "label in its xn-- form, as the browser's address bar shows it"
+        )
+    if not _KEPT_DEVIATIONS.search(label):
+        return label.encode("idna").decode("ascii").lower()
+
+    # Nameprep every piece but the kept letters, then Punycode the whole.
+    pieces = _KEPT_DEVIATIONS.split(label)
+    unicode_label = "".join(
+        piece if _KEPT_DEVIATIONS.fullmatch(piece) else nameprep(piece)
+        for piece in pieces
+    )
+    ascii_label = "xn--" + unicode_label.encode("punycode").decode("ascii")
+    if len(ascii_label) > _MAX_LABEL_CHARS:
+        raise UnicodeError("label too long")
+
+    return ascii_label

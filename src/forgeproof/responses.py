@@ -7,6 +7,7 @@ its human detail, and for origin reasons the two origins involved.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from html import escape
 
 from .policy import Rejection, RequestFacts
+from .reasons import Reason
 
 __all__ = [
     "RejectionRenderer",
@@ -56,6 +58,22 @@ def wants_json(facts: RequestFacts) -> bool:
 
 def render_problem_json(rejection: Rejection, facts: RequestFacts) -> RejectionResponse:
     """An ``application/problem+json`` body (RFC 9457) with a ``reason`` member."""
+    if rejection.expected_origin is None and rejection.got_origin is None:
+        body = _problem_body(rejection.reason, rejection.message)
+    else:
+        body = _problem_json(rejection)
+    return RejectionResponse(rejection.reason.status, _PROBLEM_HEADERS, body)
+
+
+# Without origins a problem depends only on the reason and the detail, both
+# written by this library or its configuration: worth rendering once. Never
+# a request value, so a flood of refusals cannot grow the cache.
+@functools.lru_cache(maxsize=32)
+def _problem_body(reason: Reason, detail: str) -> bytes:
+    return _problem_json(Rejection(reason, detail))
+
+
+def _problem_json(rejection: Rejection) -> bytes:
     problem: dict[str, object] = {
         "type": f"urn:forgeproof:reason:{rejection.reason.value}",
         "title": "Request rejected"
@@ -70,12 +88,10 @@ def render_problem_json(rejection: Rejection, facts: RequestFacts) -> RejectionR
     if rejection.got_origin is not None:
         problem["origin"] = rejection.got_origin
 
-    body = json.dumps(problem).encode("utf-8")
-    return RejectionResponse(
-        rejection.reason.status,
-        (("content-type", "application/problem+json"), *_COMMON_HEADERS),
-        body,
-    )
+    return json.dumps(problem).encode("utf-8")
+
+
+_PROBLEM_HEADERS = (("content-type", "application/problem+json"), *_COMMON_HEADERS)
 
 
 # The page's only style, allowed by its hash: the page runs under
@@ -102,6 +118,22 @@ _ADVICE_503 = "Go back and try again in a moment."
 def render_html(rejection: Rejection, facts: RequestFacts) -> RejectionResponse:
     """A short page that tells a person what happened and what to do."""
     status = rejection.reason.status
+    return RejectionResponse(
+        status, _HTML_HEADERS, _html_page(rejection.reason, rejection.message)
+    )
+
+
+_HTML_HEADERS = (
+    ("content-type", "text/html; charset=utf-8"),
+    ("content-security-policy", _PAGE_CSP),
+    *_COMMON_HEADERS,
+)
+
+
+# The page shows the reason and the detail only, as _problem_body.
+@functools.lru_cache(maxsize=32)
+def _html_page(reason: Reason, message: str) -> bytes:
+    status = reason.status
     title = "Request blocked" if status == 403 else "Service unavailable"
     lines = [
         "<!doctype html>",
@@ -109,20 +141,12 @@ def render_html(rejection: Rejection, facts: RequestFacts) -> RejectionResponse:
         f"<title>{status} {title}</title>",
         f"<style>{_PAGE_STYLE}</style></head><body>",
         f"<h1>{title}</h1>",
-        f"<p>{escape(rejection.message)}</p>",
+        f"<p>{escape(message)}</p>",
         f"<p>{_ADVICE_403 if status == 403 else _ADVICE_503}</p>",
-        f"<p><small>Reason: <code>{escape(rejection.reason.value)}</code></small></p>",
+        f"<p><small>Reason: <code>{escape(reason.value)}</code></small></p>",
         "</body></html>",
     ]
-    return RejectionResponse(
-        status,
-        (
-            ("content-type", "text/html; charset=utf-8"),
-            ("content-security-policy", _PAGE_CSP),
-            *_COMMON_HEADERS,
-        ),
-        "\n".join(lines).encode("utf-8"),
-    )
+    return "\n".join(lines).encode("utf-8")
 
 
 def render_rejection(rejection: Rejection, facts: RequestFacts) -> RejectionResponse:

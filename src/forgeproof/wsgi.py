@@ -15,6 +15,7 @@ makes the session Flask's ``session``.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from http import HTTPStatus
 from typing import IO, TYPE_CHECKING, Any
@@ -22,7 +23,6 @@ from typing import IO, TYPE_CHECKING, Any
 from ._adapter import OutageLog, header_tokens, request_facts
 from ._bodyscan import BodyScanner, body_kind
 from ._caching import cache_headers
-from ._cookies import parse_cookie_header
 from ._logging import log_rejection
 from .decisions import DecisionCallback, DecisionLog
 from .errors import StoreUnavailableError
@@ -44,7 +44,7 @@ from .sessions.base import (
     SessionConfig,
     SessionStore,
     SessionWrite,
-    find_session_cookie,
+    find_session_cookie_in_header,
     open_session,
     store_key,
 )
@@ -98,10 +98,10 @@ class SessionMiddleware:
         # A server joins repeated Cookie headers with ", " (waitress does);
         # cookie values cannot contain a comma (RFC 6265 §4.1.1), so it can
         # only be such a join and is read like the ASGI side's two headers.
-        cookies = parse_cookie_header(
-            environ.get("HTTP_COOKIE", "").replace(", ", "; ")
+        cookie_header = environ.get("HTTP_COOKIE", "").replace(", ", "; ")
+        session_id, count = find_session_cookie_in_header(
+            self.config, scheme, cookie_header
         )
-        session_id, count = find_session_cookie(self.config, scheme, cookies)
         record = None
         load_failed = False
         if session_id is not None:
@@ -284,6 +284,7 @@ class CSRFMiddleware:
         self.is_exempt = is_exempt
         self.on_reject = on_reject or render_rejection
         self.decisions = DecisionLog(report_only=report_only, on_decision=on_decision)
+        self._token_keys = [_environ_key(name) for name in self.policy.header_names]
 
     def __call__(
         self, environ: WSGIEnvironment, start_response: StartResponse
@@ -313,8 +314,8 @@ class CSRFMiddleware:
         header_value = next(
             (
                 value
-                for name in self.policy.header_names
-                if (value := _header(environ, name)) is not None
+                for key in self._token_keys
+                if isinstance(value := environ.get(key), str)
             ),
             None,
         )
@@ -368,10 +369,13 @@ class CSRFMiddleware:
             read.append(chunk)
             if remaining is not None:
                 remaining -= len(chunk)
+                if remaining == 0:
+                    scanner.feed_last(chunk)  # the whole body is in
+                    break
             if scanner.feed(chunk):
                 break
 
-        environ["wsgi.input"] = _ReplayInput(b"".join(read), stream, remaining)
+        environ["wsgi.input"] = _ReplayInput(read, stream, remaining)
         return scanner.tokens, scanner.rejection
 
     def _reject(
@@ -388,16 +392,30 @@ class _ReplayInput:
     """A ``wsgi.input`` that gives back the bytes already read, then the
     rest of the original stream, never past ``CONTENT_LENGTH``.
 
-    :param head: what was read from *stream* so far.
+    Besides what PEP 3333 asks for it has ``readable`` and ``readinto``,
+    as ``io.RawIOBase`` streams do: Werkzeug then reads straight into its
+    own buffer instead of copying each chunk once more.
+
+    :param head: the chunks read from *stream* so far, in order.
     :param remaining: bytes left in *stream* by ``CONTENT_LENGTH``, or
         ``None`` when the server terminates the stream itself.
     """
 
-    def __init__(self, head: bytes, stream: IO[bytes], remaining: int | None) -> None:
-        self._head = head
-        self._pos = 0
+    def __init__(
+        self, head: list[bytes], stream: IO[bytes], remaining: int | None
+    ) -> None:
+        self._head = deque(chunk for chunk in head if chunk)
+        self._pos = 0  # how far into the first chunk of _head was read
         self._stream = stream
         self._remaining = remaining
+        # PEP 3333 promises read(), not readinto(); use it when there.
+        self._readinto: Callable[[memoryview], int | None] | None = getattr(
+            stream, "readinto", None
+        )
+
+    def readable(self) -> bool:
+        """Always ``True``: this is an input stream."""
+        return True
 
     def read(self, size: int | None = -1) -> bytes:
         """Up to *size* bytes (all that is left when negative or omitted)."""
@@ -409,18 +427,40 @@ class _ReplayInput:
             data += self._read_rest(size - len(data))
         return data
 
+    def readinto(self, buffer: Any) -> int:
+        """Fill *buffer* as :meth:`read` would, without a copy of its own;
+        return how many bytes went in (0 at the end of the body)."""
+        view = memoryview(buffer).cast("B")
+        filled = 0
+        while self._head and filled < len(view):
+            part = self._consume(len(view) - filled)
+            view[filled : filled + len(part)] = part
+            filled += len(part)
+        if filled < len(view):
+            filled += self._read_rest_into(view[filled:] if filled else view)
+        return filled
+
     def readline(self, size: int | None = -1) -> bytes:
         """One line, or at most *size* bytes of it."""
         limit = -1 if size is None else size
-        newline = self._head.find(b"\n", self._pos)
-        if newline != -1:
-            length = newline + 1 - self._pos
-            return self._take(length if limit < 0 else min(length, limit))
+        parts: list[bytes] = []
+        while self._head and limit != 0:
+            newline = self._head[0].find(b"\n", self._pos)
+            length = (
+                len(self._head[0]) - self._pos
+                if newline == -1
+                else newline + 1 - self._pos
+            )
+            part = self._consume(length if limit < 0 else min(length, limit))
+            parts.append(part)
+            if limit > 0:
+                limit -= len(part)
+            if part.endswith(b"\n"):
+                return b"".join(parts)
 
-        line = self._take(limit)
-        if limit < 0 or len(line) < limit:
-            line += self._readline_rest(-1 if limit < 0 else limit - len(line))
-        return line
+        if limit != 0:
+            parts.append(self._readline_rest(limit))
+        return b"".join(parts)
 
     def readlines(self, hint: int = -1) -> list[bytes]:
         """The remaining lines, stopping once *hint* bytes were read."""
@@ -437,13 +477,26 @@ class _ReplayInput:
         while line := self.readline():
             yield line
 
-    def _take(self, size: int) -> bytes:
-        end = len(self._head) if size < 0 else min(len(self._head), self._pos + size)
-        part = self._head[self._pos : end]
+    def _consume(self, size: int) -> bytes:
+        # Up to *size* bytes of the first chunk; a chunk read to its end is
+        # let go, so the scanned bytes are freed as the app reads them.
+        chunk, start = self._head[0], self._pos
+        end = min(len(chunk), start + size)
+        if end == len(chunk):
+            self._head.popleft()
+            self._pos = 0
+            return chunk if start == 0 else chunk[start:]
         self._pos = end
-        if self._pos == len(self._head):
-            self._head, self._pos = b"", 0  # let the scanned bytes go
-        return part
+        return chunk[start:end]
+
+    def _take(self, size: int) -> bytes:
+        parts: list[bytes] = []
+        while self._head and size != 0:
+            part = self._consume(len(self._head[0]) if size < 0 else size)
+            parts.append(part)
+            if size > 0:
+                size -= len(part)
+        return b"".join(parts)
 
     def _read_rest(self, size: int) -> bytes:
         if self._remaining is None:
@@ -460,6 +513,28 @@ class _ReplayInput:
             self._remaining -= len(chunk)
         return b"".join(parts)
 
+    def _read_rest_into(self, view: memoryview) -> int:
+        readinto = self._readinto
+        if readinto is None:
+            data = self._read_rest(len(view))
+            view[: len(data)] = data
+            return len(data)
+
+        remaining = self._remaining
+        if remaining is None:
+            return readinto(view) or 0
+        if len(view) > remaining:
+            view = view[:remaining]
+        # Like _read_rest: on until the view is full or the stream ends.
+        filled = readinto(view) or 0
+        while 0 < filled < len(view):
+            count = readinto(view[filled:]) or 0
+            if not count:
+                break
+            filled += count
+        self._remaining = remaining - filled
+        return filled
+
     def _readline_rest(self, size: int) -> bytes:
         if self._remaining is None:
             return self._stream.readline(size)
@@ -475,22 +550,44 @@ class _ReplayInput:
 def _facts(
     environ: WSGIEnvironment, session: Session | None = None, exempt: bool = False
 ) -> RequestFacts:
+    def header(name: str) -> str | None:
+        value: Any = environ.get(_FACT_KEYS.get(name) or _environ_key(name))
+        return value if isinstance(value, str) else None
+
     return request_facts(
         method=environ.get("REQUEST_METHOD", "GET"),
         scheme=environ.get("wsgi.url_scheme", "http"),
         path=_path(environ),
-        header=lambda name: _header(environ, name),
+        header=header,
         session=session,
         exempt=exempt,
     )
 
 
-def _header(environ: WSGIEnvironment, name: str) -> str | None:
+def _environ_key(name: str) -> str:
+    """Where PEP 3333 puts the request header *name* in the environ."""
     key = name.upper().replace("-", "_")
     if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
         key = "HTTP_" + key
-    value: Any = environ.get(key)
-    return value if isinstance(value, str) else None
+    return key
+
+
+# The environ keys of the headers request_facts reads, worked out once.
+_FACT_KEYS = {
+    name: _environ_key(name)
+    for name in (
+        "host",
+        "origin",
+        "referer",
+        "sec-fetch-site",
+        "authorization",
+        "accept",
+        "forwarded",
+        "x-forwarded-proto",
+        "x-forwarded-host",
+        "x-forwarded-port",
+    )
+}
 
 
 def _path(environ: WSGIEnvironment) -> str:

@@ -182,3 +182,91 @@ def test_the_scanners_verdict_does_not_depend_on_the_chunking(
     assert _outcome(content_type, kind, cut(body, points)) == _outcome(
         content_type, kind, [body]
     )
+
+
+def _whole_outcome(
+    content_type: str,
+    kind: str,
+    body: bytes,
+    *,
+    field: str = "csrf_token",
+    limit: int = SCAN_LIMIT,
+) -> tuple[list[str], str | None, str | None]:
+    """The fast path: the whole body handed over as the last chunk."""
+    scanner = BodyScanner(content_type, kind, field, limit)
+    scanner.feed_last(body)
+    rejection = scanner.rejection
+    return (
+        scanner.tokens,
+        rejection.reason.value if rejection else None,
+        rejection.message if rejection else None,
+    )
+
+
+def _streamed_outcome(
+    content_type: str,
+    kind: str,
+    chunks: list[bytes],
+    *,
+    field: str = "csrf_token",
+    limit: int = SCAN_LIMIT,
+) -> tuple[list[str], str | None, str | None]:
+    """The streaming parser, however the body was cut."""
+    scanner = BodyScanner(content_type, kind, field, limit)
+    if not any(scanner.feed(chunk) for chunk in chunks):
+        scanner.finish()
+    rejection = scanner.rejection
+    return (
+        scanner.tokens,
+        rejection.reason.value if rejection else None,
+        rejection.message if rejection else None,
+    )
+
+
+@SETTINGS
+@given(st.data())
+def test_a_form_that_arrives_whole_gets_the_streaming_parsers_verdict(
+    data: st.DataObject,
+) -> None:
+    """The one-message fast path: same tokens, conflicts and limit verdicts."""
+    tokens = data.draw(
+        st.lists(st.sampled_from(["T" * 86, "U" * 86, "short", ""]), max_size=3),
+        label="tokens",
+    )
+    kind = data.draw(st.sampled_from(["urlencoded", "json"]), label="kind")
+    if kind == "urlencoded":
+        body, content_type = data.draw(urlencoded_bodies(*tokens), label="body")
+    else:
+        body, content_type = data.draw(json_bodies(tokens[0] if tokens else ""))
+    points = data.draw(st.lists(st.integers(0, len(body)), max_size=25), label="cuts")
+
+    assert _whole_outcome(content_type, kind, body) == _streamed_outcome(
+        content_type, kind, cut(body, points)
+    )
+
+
+# Bytes that steer the urlencoded grammar, and names that need decoding.
+form_bytes = st.lists(
+    st.sampled_from([b"&", b"=", b"%", b"+", b"a", b"b", b"2", b"B", b"%2B", b"%61",
+                     b"csrf_token", b"csrf%5Ftoken", b"csrf+token", b"\xe9", b""]),
+    max_size=40,
+).map(b"".join)  # fmt: skip
+
+
+@settings(deadline=None, max_examples=600)
+@given(
+    body=form_bytes,
+    field=st.sampled_from(["csrf_token", "a", "a+b", "a b", "%", "b2", "B"]),
+    limit=st.integers(1, 80),
+    points=st.lists(st.integers(0, 200), max_size=8),
+)
+def test_any_urlencoded_bytes_get_the_same_verdict_whole_or_streamed(
+    body: bytes, field: str, limit: int, points: list[int]
+) -> None:
+    """Junk, repeated separators, encoded names, tiny limits: no difference."""
+    content_type = "application/x-www-form-urlencoded"
+    chunks = cut(body, [p for p in points if p <= len(body)])
+
+    assert _whole_outcome(
+        content_type, "urlencoded", body, field=field, limit=limit
+    ) == _streamed_outcome(content_type, "urlencoded", chunks, field=field, limit=limit)

@@ -49,7 +49,9 @@ good = starlette(
         trusted_origins=["https://partner.example"], exempt_paths=["/hooks/github"]
     )
 )
-good_raw_asgi = asgi_stack(public_origins=["https://shop.example"])
+good_raw_asgi = asgi_stack(
+    SessionConfig(secure=True), public_origins=["https://shop.example"]
+)
 good_behind_proxy = asgi_stack(SessionConfig(secure=True), trusted_proxies=1)
 
 good_flask = flask.Flask("good_flask")

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from .._cookies import cookie_values
 from ..errors import ConfigurationError
 from ..tokens import SECRET_BYTES, mask_secret, new_secret
 
@@ -594,6 +595,18 @@ def find_session_cookie(
     values = [value for key, value in cookies if key == name]
     session_id = next((v for v in values if is_well_formed_session_id(v)), None)
     return session_id, len(values)
+
+
+def find_session_cookie_in_header(
+    config: SessionConfig, scheme: str, header: str
+) -> tuple[str | None, int]:
+    """:func:`find_session_cookie` for a whole ``Cookie`` header; only the
+    pairs that name the session cookie are parsed."""
+    values = cookie_values(header, config.cookie_name_for(scheme))
+    for value in values:
+        if is_well_formed_session_id(value):
+            return value, len(values)
+    return None, len(values)
 
 
 def open_session(

@@ -3,15 +3,24 @@ development. Sessions are lost on restart and not shared between workers."""
 
 from __future__ import annotations
 
+import heapq
+import math
 import threading
 import time
 from collections.abc import Callable
 
+from ..tokens import SECRET_BYTES
 from .base import SessionChanges, SessionRecord, merge_record
 
 __all__ = ["MemorySessionStore"]
 
-_SWEEP_EVERY_SAVES = 1000
+# How many due deadlines one save looks at, at most: expired sessions are
+# swept a few at a time, so no save ever holds the lock for a full scan.
+_SWEEP_PER_SAVE = 8
+
+# A session with no data, as its JSON would read back: the CSRF secret and
+# the creation and access times. Immutable, so it can be handed out as is.
+_Bare = tuple["bytes | None", float, float]
 
 
 class MemorySessionStore:
@@ -20,15 +29,20 @@ class MemorySessionStore:
     Storing the JSON text rather than the record means a request that
     mutates its session in place cannot change what another request loads,
     and that an app which works here works on the persistent stores too.
+    A session with no data (a visitor who only holds a CSRF secret) is kept
+    as the immutable values its JSON would give back, which skips the JSON
+    both ways; every load still builds a new record and a new dict.
 
     :param clock: the time source for expiry, injectable for tests.
     """
 
     def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
-        self._entries: dict[str, tuple[str, float]] = {}
+        self._entries: dict[str, tuple[str | _Bare, float]] = {}
+        # A heap of (deadline, key): every key saved here has one entry at or
+        # before its own deadline, found again when that deadline comes.
+        self._deadlines: list[tuple[float, str]] = []
         self._lock = threading.Lock()
         self._clock = clock
-        self._saves_since_sweep = 0
 
     def __repr__(self) -> str:
         return f"<MemorySessionStore sessions={len(self._entries)}>"
@@ -63,13 +77,10 @@ class MemorySessionStore:
                 record = merged
             if replaces is not None:
                 self._entries.pop(replaces, None)
-            self._entries[key] = (record.to_json(), expires_at)
-            self._saves_since_sweep += 1
-            # Sweeping scans every entry, so sweep less often as the store
-            # grows: a save then costs O(1) on average at any size.
-            due = max(_SWEEP_EVERY_SAVES, len(self._entries) // 2)
-            if self._saves_since_sweep >= due:
-                self._sweep()
+            if key not in self._entries:
+                heapq.heappush(self._deadlines, (expires_at, key))
+            self._entries[key] = (_bare(record) or record.to_json(), expires_at)
+            self._sweep()
 
     def _live_record(self, key: str) -> SessionRecord | None:
         # Call with the lock held.
@@ -77,20 +88,33 @@ class MemorySessionStore:
         if entry is None:
             return None
 
-        raw, expires_at = entry
+        stored, expires_at = entry
         if expires_at <= self._clock():
             del self._entries[key]
             return None
 
-        return SessionRecord.from_json(raw)
+        if isinstance(stored, str):
+            return SessionRecord.from_json(stored)
+        secret, created_at, accessed_at = stored
+        return SessionRecord({}, secret, created_at, accessed_at)
 
     def _sweep(self) -> None:
-        # Sessions that are never loaded again would otherwise stay forever.
+        # Call with the lock held. Sessions that are never loaded again
+        # would otherwise stay forever. A deadline that comes due for a
+        # session saved again since is put back with the new one.
         now = self._clock()
-        expired = [k for k, (_, deadline) in self._entries.items() if deadline <= now]
-        for key in expired:
-            del self._entries[key]
-        self._saves_since_sweep = 0
+        deadlines = self._deadlines
+        for _ in range(_SWEEP_PER_SAVE):
+            if not deadlines or deadlines[0][0] > now:
+                return
+            _, key = heapq.heappop(deadlines)
+            entry = self._entries.get(key)
+            if entry is None:
+                continue  # deleted or rotated away
+            if entry[1] <= now:
+                del self._entries[key]
+            else:
+                heapq.heappush(deadlines, (entry[1], key))
 
     def delete(self, key: str) -> None:
         """Forget *key*."""
@@ -116,3 +140,21 @@ class MemorySessionStore:
     async def adelete(self, key: str) -> None:
         """As :meth:`delete`."""
         self.delete(key)
+
+
+def _bare(record: SessionRecord) -> _Bare | None:
+    """A record with no data as :meth:`SessionRecord.from_json` would give
+    it back from its JSON, or ``None`` if only the JSON says that exactly."""
+    secret = record.csrf_secret
+    created_at, accessed_at = record.created_at, record.accessed_at
+    if record.data or not isinstance(record.data, dict):
+        return None
+    if type(created_at) is not float or type(accessed_at) is not float:
+        return None  # JSON would give back an int, or refuse the type
+    if not (math.isfinite(created_at) and math.isfinite(accessed_at)):
+        return None  # from_json refuses these: the JSON path says so
+    if secret is not None and (
+        type(secret) is not bytes or len(secret) != SECRET_BYTES
+    ):
+        return None
+    return secret, created_at, accessed_at
