@@ -75,8 +75,9 @@ def test_cookie_values_match_the_full_cookie_parser(header: str, name: str) -> N
         [(b"Vary", b"Accept")],
         [(b"cache-control", b"public, max-age=60")],
         [(b"x-a", b"1"), (b"VARY", b"cookie")],
+        [(b"Surrogate-Control", b"max-age=600")],
     ],
-    ids=["none", "unrelated", "vary", "cache-control", "upper-case vary"],
+    ids=["none", "unrelated", "vary", "cache-control", "upper-case vary", "cdn"],
 )
 def test_raw_cache_headers_match_the_text_ones(
     headers: list[tuple[bytes, bytes]],

@@ -21,6 +21,9 @@ from forgeproof.origins import normalize_origin, origin_of_referer, own_origin
         ("https://app.example.", "https://app.example"),
         ("  https://app.example  ", "https://app.example"),
         ("https://bücher.example", "https://xn--bcher-kva.example"),
+        # UTS 46 non-transitional, as browsers do: ß stays ß (not "ss").
+        ("https://straße.example", "https://xn--strae-oqa.example"),
+        ("http://[0:0::1]:8000", "http://[::1]:8000"),
         ("http://[::1]:8000", "http://[::1]:8000"),
         ("http://127.0.0.1:8000", "http://127.0.0.1:8000"),
         ("http://my_app:8000", "http://my_app:8000"),
@@ -122,7 +125,10 @@ def test_trusted_origins_show_their_entries_in_repr() -> None:
     "configured",
     ["app.example", "//app.example", "https://", "https://app.example/x",
      "https://app.example?x=1", "https://app.example#x", "https://u@app.example",
-     "https://app.example:port", "javascript:alert(1)", "https://*.", "*"],
+     "https://app.example:port", "javascript:alert(1)", "https://*.", "*",
+     "https://a\u200dpp.example", "https://a\u200cpp.example",
+     "https://*.[::1]", "https://*.com", "http://[fe80::1%25eth0]:8000",
+     "https://[::1", "https://app*.example"],
 )  # fmt: skip
 def test_anything_but_an_origin_is_refused_at_configuration(configured: str) -> None:
     with pytest.raises(ConfigurationError):
