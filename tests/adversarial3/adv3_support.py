@@ -9,26 +9,22 @@ nothing ran instead of only reading a status code.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import http.client
 import json
 import re
 import ssl
 import threading
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-import uvicorn
-
 from forgeproof import MemorySessionStore, Session, SessionConfig
 from forgeproof import asgi as fp_asgi
 from forgeproof import wsgi as fp_wsgi
-from support.servers import free_port, wait_for_port
+from support.servers import serve_asgi, serve_wsgi
 
 Headers = Sequence[tuple[str, str]]
 
@@ -143,53 +139,16 @@ def serve_asgi_direct(app: Any) -> Iterator[str]:
     """uvicorn on 127.0.0.1 that does not read ``X-Forwarded-*`` itself
     (its default trusts them from 127.0.0.1, which is where our client is),
     so that only forgeproof decides what forwarding headers mean."""
-    port = free_port()
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        lifespan="off",
-        proxy_headers=False,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 15
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_asgi(app, proxy_headers=False) as base:
+        yield base
 
 
 @contextmanager
 def serve_wsgi_direct(app: Any) -> Iterator[str]:
     """waitress on 127.0.0.1 that passes forwarding headers to the app as
     sent (by default it deletes them unless told which proxy to trust)."""
-    from waitress.server import create_server
-
-    port = free_port()
-    server = create_server(
-        app, host="127.0.0.1", port=port, threads=4, clear_untrusted_proxy_headers=False
-    )
-
-    def run() -> None:
-        with contextlib.suppress(OSError):  # close() under select(): stopped
-            server.run()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    try:
-        wait_for_port(port)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.close()
-        thread.join(timeout=10)
+    with serve_wsgi(app, clear_untrusted_proxy_headers=False) as base:
+        yield base
 
 
 @contextmanager

@@ -35,11 +35,15 @@ def wait_for_port(port: int, timeout: float = 15.0) -> None:
 
 
 @contextmanager
-def serve_asgi(app: Any) -> Iterator[str]:
-    """Serve *app* with uvicorn; yields its base URL."""
+def serve_asgi(app: Any, **options: Any) -> Iterator[str]:
+    """Serve *app* with uvicorn; yields its base URL. *options* go to
+    ``uvicorn.Config``."""
     port = free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+        app,
+        host="127.0.0.1",
+        port=port,
+        **{"log_level": "warning", "lifespan": "off", **options},
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -57,12 +61,15 @@ def serve_asgi(app: Any) -> Iterator[str]:
 
 
 @contextmanager
-def serve_wsgi(app: Any) -> Iterator[str]:
-    """Serve *app* with waitress; yields its base URL."""
+def serve_wsgi(app: Any, **options: Any) -> Iterator[str]:
+    """Serve *app* with waitress; yields its base URL. *options* go to
+    waitress's ``create_server``."""
     from waitress.server import create_server
 
     port = free_port()
-    server = create_server(app, host="127.0.0.1", port=port, threads=4)
+    server = create_server(
+        app, host="127.0.0.1", port=port, **{"threads": 4, **options}
+    )
 
     def run() -> None:
         # close() below closes sockets under the loop's select() in this
