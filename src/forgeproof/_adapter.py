@@ -1,8 +1,10 @@
 """Translation shared by the ASGI and WSGI adapters.
 
 Each adapter reads its request its own way and hands the header lookup to
-:func:`request_facts`; everything after that is the policy's business. The
-store-outage bookkeeping is here too, so both log an outage the same way.
+:func:`request_facts`; everything after that is the policy's business, asked
+in the same order by both through :func:`verdict_before_body` and
+:func:`token_verdict`. The store-outage bookkeeping is here too, so both log
+an outage the same way.
 """
 
 from __future__ import annotations
@@ -10,10 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ._logging import sessions_logger
-from .policy import RequestFacts
+from .policy import CSRFPolicy, Rejection, RequestFacts, Verdict
 from .sessions.base import Session
 
-__all__ = ["OutageLog", "header_tokens", "request_facts"]
+__all__ = [
+    "OutageLog",
+    "header_tokens",
+    "request_facts",
+    "token_verdict",
+    "verdict_before_body",
+]
 
 #: Looks up a request header by its lower-case name; repeats joined by ", ".
 HeaderLookup = Callable[[str], "str | None"]
@@ -58,6 +66,43 @@ def header_tokens(value: str) -> list[str]:
     """The token values of a token header; a header sent twice arrives
     joined with ", ", and two different values are a conflict, not a pick."""
     return [part.strip() for part in value.split(",")]
+
+
+def verdict_before_body(
+    policy: CSRFPolicy,
+    facts: RequestFacts,
+    session: Session,
+    header_value: str | None,
+) -> Verdict | Rejection:
+    """Decide what can be decided without reading the body: the precheck,
+    then the token header if one came.
+
+    ``Verdict.CHECK_TOKEN`` means the token must come from the body; the
+    adapter scans it and asks :func:`token_verdict`.
+    """
+    verdict = policy.precheck(facts)
+    if verdict is not Verdict.CHECK_TOKEN or header_value is None:
+        return verdict
+
+    # The header wins and the body is never read: a 50 MB upload costs
+    # nothing to check.
+    return token_verdict(policy, session, header_tokens(header_value))
+
+
+def token_verdict(
+    policy: CSRFPolicy,
+    session: Session,
+    tokens: list[str],
+    problem: Rejection | None = None,
+) -> Verdict | Rejection:
+    """``Verdict.ACCEPT`` or the rejection for the token values a request
+    carried; *problem* is what the body scan already found wrong, if any."""
+    if problem is None:
+        # Reading the secret must not create one: no secret, no valid token.
+        secret = session.csrf_secret if session.has_csrf_secret else None
+        problem = policy.check_token(tokens, secret)
+
+    return Verdict.ACCEPT if problem is None else problem
 
 
 class OutageLog:

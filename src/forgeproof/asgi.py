@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 
-from ._adapter import OutageLog, header_tokens, request_facts
+from ._adapter import OutageLog, request_facts, token_verdict, verdict_before_body
 from ._bodyscan import BodyScanner, body_kind
 from ._caching import cache_headers_raw
 from ._logging import log_rejection
@@ -265,35 +265,20 @@ class CSRFMiddleware:
             session=session,
             exempt=self.is_exempt is not None and self.is_exempt(scope),
         )
-        verdict = self.policy.precheck(facts)
-        if isinstance(verdict, Rejection):
-            if not await self._reject(send, verdict, facts):
-                await self.app(scope, receive, send)  # report-only
-            return
-        if verdict is Verdict.ACCEPT:
-            self.decisions.accept(facts)
-            await self.app(scope, receive, send)
-            return
-
-        secret = session.csrf_secret if session.has_csrf_secret else None
         header_value = next(
             (headers[key] for key in self._header_keys if key in headers), None
         )
-        if header_value is not None:
-            # The header wins and the body is never read: a 50 MB upload
-            # costs nothing to check.
-            rejection = self.policy.check_token(header_tokens(header_value), secret)
-        else:
+        verdict = verdict_before_body(self.policy, facts, session, header_value)
+        if verdict is Verdict.CHECK_TOKEN:
             scanned = await self._scan_body(headers.get("content-type"), receive)
             if scanned is None:
                 return  # the client went away mid-body; nothing to answer
-            receive, tokens, rejection = scanned
-            if rejection is None:
-                rejection = self.policy.check_token(tokens, secret)
+            receive, tokens, problem = scanned
+            verdict = token_verdict(self.policy, session, tokens, problem)
 
-        if rejection is None:
+        if not isinstance(verdict, Rejection):
             self.decisions.accept(facts)
-        elif await self._reject(send, rejection, facts):
+        elif await self._reject(send, verdict, facts):
             return
         # In report-only mode too: receive replays any body bytes scanned.
         await self.app(scope, receive, send)

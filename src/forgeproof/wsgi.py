@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from http import HTTPStatus
 from typing import IO, TYPE_CHECKING, Any
 
-from ._adapter import OutageLog, header_tokens, request_facts
+from ._adapter import OutageLog, request_facts, token_verdict, verdict_before_body
 from ._bodyscan import BodyScanner, body_kind
 from ._caching import cache_headers
 from ._logging import log_rejection
@@ -302,15 +302,6 @@ class CSRFMiddleware:
 
         exempt = self.is_exempt is not None and self.is_exempt(environ)
         facts = _facts(environ, session, exempt)
-        verdict = self.policy.precheck(facts)
-        if isinstance(verdict, Rejection):
-            refused = self._reject(start_response, verdict, facts)
-            return self.app(environ, start_response) if refused is None else refused
-        if verdict is Verdict.ACCEPT:
-            self.decisions.accept(facts)
-            return self.app(environ, start_response)
-
-        secret = session.csrf_secret if session.has_csrf_secret else None
         header_value = next(
             (
                 value
@@ -319,18 +310,14 @@ class CSRFMiddleware:
             ),
             None,
         )
-        if header_value is not None:
-            # The header wins and the body is never read: a 50 MB upload
-            # costs nothing to check.
-            rejection = self.policy.check_token(header_tokens(header_value), secret)
-        else:
-            tokens, rejection = self._scan_body(environ)
-            if rejection is None:
-                rejection = self.policy.check_token(tokens, secret)
+        verdict = verdict_before_body(self.policy, facts, session, header_value)
+        if verdict is Verdict.CHECK_TOKEN:
+            tokens, problem = self._scan_body(environ)
+            verdict = token_verdict(self.policy, session, tokens, problem)
 
-        if rejection is None:
+        if not isinstance(verdict, Rejection):
             self.decisions.accept(facts)
-        elif (refused := self._reject(start_response, rejection, facts)) is not None:
+        elif (refused := self._reject(start_response, verdict, facts)) is not None:
             return refused
         # In report-only mode too: wsgi.input replays any body bytes scanned.
         return self.app(environ, start_response)
