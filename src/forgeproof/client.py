@@ -95,9 +95,11 @@ class ClientConfig:
     :param xsrf_cookie: the name of the script-readable token cookie
         (usually :data:`XSRF_COOKIE_NAME`), or ``None`` (the default) for
         no cookie. Turning it on hands a token to any script on the page,
-        which is what the ``<meta>`` tag does too; it widens nothing for
-        another site, which can neither read the cookie nor send the
-        header. Every visitor gets a session on the first response.
+        which is what the ``<meta>`` tag does too. Another site cannot
+        read it, but another port of the same host can (cookies ignore
+        ports): there only the Origin and Fetch-Metadata checks stand, so
+        leave it off unless a single-page app needs it. Every visitor gets
+        a session on the first response.
     :param secure: ``None`` marks the cookie ``Secure`` exactly on https;
         ``True`` forces it, behind a TLS proxy that speaks http to the app.
     """
