@@ -65,6 +65,8 @@ def request_facts(
 def header_tokens(value: str) -> list[str]:
     """The token values of a token header; a header sent twice arrives
     joined with ", ", and two different values are a conflict, not a pick."""
+    if "," not in value:
+        return [value.strip()]  # the usual case, without a split
     return [part.strip() for part in value.split(",")]
 
 

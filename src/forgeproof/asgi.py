@@ -12,7 +12,7 @@ so Starlette's ``request.session`` works unchanged.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from ._adapter import OutageLog, request_facts, token_verdict, verdict_before_body
 from ._bodyscan import BodyScanner, body_kind
@@ -24,6 +24,7 @@ from .policy import (
     DEFAULT_FIELD_NAME,
     DEFAULT_HEADER_NAME,
     DEFAULT_SCAN_LIMIT,
+    SAFE_METHODS,
     CSRFPolicy,
     Rejection,
     RequestFacts,
@@ -232,8 +233,11 @@ class CSRFMiddleware:
         self.on_reject = on_reject or render_rejection
         self.decisions = DecisionLog(report_only=report_only, on_decision=on_decision)
         self._header_keys = [name.lower() for name in self.policy.header_names]
-        self._wanted_headers = _FACT_HEADERS | {
-            key.encode("latin-1") for key in self._header_keys
+        # Raw name -> decoded name, so a wanted header is decoded once.
+        self._wanted_headers = {
+            raw: raw.decode("latin-1")
+            for raw in _FACT_HEADERS
+            | {key.encode("latin-1") for key in self._header_keys}
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -252,22 +256,17 @@ class CSRFMiddleware:
                 "CSRFMiddleware needs forgeproof's SessionMiddleware around it: "
                 "SessionMiddleware(CSRFMiddleware(app), store=...)"
             )
-        if is_safe_method(scope["method"]):
+        if scope["method"] in SAFE_METHODS:
             await self.app(scope, receive, send)
             return
 
         headers = _headers(scope, self._wanted_headers)
-        facts = request_facts(
-            method=scope["method"],
-            scheme=scope.get("scheme", "http"),
-            path=scope.get("path", ""),
-            header=headers.get,
-            session=session,
-            exempt=self.is_exempt is not None and self.is_exempt(scope),
-        )
-        header_value = next(
-            (headers[key] for key in self._header_keys if key in headers), None
-        )
+        facts = self._facts(scope, headers, session)
+        header_value = None
+        for key in self._header_keys:
+            if key in headers:
+                header_value = headers[key]
+                break
         verdict = verdict_before_body(self.policy, facts, session, header_value)
         if verdict is Verdict.CHECK_TOKEN:
             scanned = await self._scan_body(headers.get("content-type"), receive)
@@ -277,11 +276,37 @@ class CSRFMiddleware:
             verdict = token_verdict(self.policy, session, tokens, problem)
 
         if not isinstance(verdict, Rejection):
-            self.decisions.accept(facts)
+            if self.decisions.on_decision is not None:
+                self.decisions.accept(facts)  # nothing to do without a callback
         elif await self._reject(send, verdict, facts):
             return
         # In report-only mode too: receive replays any body bytes scanned.
         await self.app(scope, receive, send)
+
+    def _facts(
+        self, scope: Scope, headers: dict[str, str], session: Session
+    ) -> RequestFacts:
+        """:func:`~forgeproof._adapter.request_facts` of an HTTP request
+        with a session, inlined: it is built on every unsafe request."""
+        get = headers.get
+        return RequestFacts(
+            scope["method"],
+            scope.get("scheme", "http"),
+            get("host"),
+            scope.get("path", ""),
+            get("origin"),
+            get("referer"),
+            get("sec-fetch-site"),
+            get("authorization"),
+            session.cookie_count,
+            not session.is_new,
+            self.is_exempt is not None and self.is_exempt(scope),
+            get("accept"),
+            get("forwarded"),
+            get("x-forwarded-proto"),
+            get("x-forwarded-host"),
+            get("x-forwarded-port"),
+        )
 
     async def _guard_handshake(
         self, scope: Scope, receive: Receive, send: Send
@@ -400,13 +425,21 @@ async def _send_response(send: Send, response: RejectionResponse) -> None:
     await send({"type": "http.response.body", "body": response.body})
 
 
-def _headers(scope: Scope, wanted: frozenset[bytes] | None = None) -> dict[str, str]:
+def _headers(scope: Scope, wanted: Mapping[bytes, str] | None = None) -> dict[str, str]:
     """The request headers by lower-case name, repeats joined with ", ";
-    with *wanted*, only those (cookies and the like are never decoded)."""
+    with *wanted* (raw name to decoded name), only those (cookies and the
+    like are never decoded)."""
     headers: dict[str, str] = {}
+    if wanted is None:
+        for raw_key, raw_value in scope["headers"]:
+            key, value = raw_key.decode("latin-1"), raw_value.decode("latin-1")
+            headers[key] = f"{headers[key]}, {value}" if key in headers else value
+        return headers
+
     for raw_key, raw_value in scope["headers"]:
-        if wanted is not None and raw_key not in wanted:
+        key = wanted.get(raw_key)
+        if key is None:
             continue
-        key, value = raw_key.decode("latin-1"), raw_value.decode("latin-1")
+        value = raw_value.decode("latin-1")
         headers[key] = f"{headers[key]}, {value}" if key in headers else value
     return headers

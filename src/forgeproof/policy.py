@@ -345,7 +345,7 @@ class CSRFPolicy:
                 f"The request carries no CSRF token. Send it in the "
                 f"{self.header_name} header or the {self.field_name} form field.",
             )
-        if len(set(submitted)) > 1:
+        if len(submitted) > 1 and len(set(submitted)) > 1:
             return Rejection(Reason.TOKEN_CONFLICT)
         if secret is None or not token_matches(submitted[0], secret):
             return Rejection(Reason.TOKEN_INVALID)
