@@ -289,23 +289,25 @@ class CSRFMiddleware:
         """:func:`~forgeproof._adapter.request_facts` of an HTTP request
         with a session, inlined: it is built on every unsafe request."""
         get = headers.get
+        # Keywords, not positions: many fields are str | None, and a swapped
+        # Origin and Referer would type-check.
         return RequestFacts(
-            scope["method"],
-            scope.get("scheme", "http"),
-            get("host"),
-            scope.get("path", ""),
-            get("origin"),
-            get("referer"),
-            get("sec-fetch-site"),
-            get("authorization"),
-            session.cookie_count,
-            not session.is_new,
-            self.is_exempt is not None and self.is_exempt(scope),
-            get("accept"),
-            get("forwarded"),
-            get("x-forwarded-proto"),
-            get("x-forwarded-host"),
-            get("x-forwarded-port"),
+            method=scope["method"],
+            scheme=scope.get("scheme", "http"),
+            host=get("host"),
+            path=scope.get("path", ""),
+            origin=get("origin"),
+            referer=get("referer"),
+            sec_fetch_site=get("sec-fetch-site"),
+            authorization=get("authorization"),
+            session_cookie_count=session.cookie_count,
+            has_live_session=not session.is_new,
+            exempt=self.is_exempt is not None and self.is_exempt(scope),
+            accept=get("accept"),
+            forwarded=get("forwarded"),
+            x_forwarded_proto=get("x-forwarded-proto"),
+            x_forwarded_host=get("x-forwarded-host"),
+            x_forwarded_port=get("x-forwarded-port"),
         )
 
     async def _guard_handshake(

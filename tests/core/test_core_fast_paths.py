@@ -225,3 +225,36 @@ def test_a_session_saved_again_is_swept_only_at_its_new_deadline() -> None:
     now[0] += 6
     store.save("other", SessionRecord({}, None, now[0], now[0]), now[0] + 10)
     assert "busy" not in store._entries
+
+
+def test_the_asgi_adapters_inlined_facts_equal_the_shared_translation() -> None:
+    """CSRFMiddleware builds RequestFacts itself on the hot path; every
+    field must come out as the shared request_facts makes it."""
+    from forgeproof._adapter import request_facts
+    from forgeproof.asgi import CSRFMiddleware
+    from forgeproof.sessions.base import Session
+
+    names = [
+        "host", "origin", "referer", "sec-fetch-site", "authorization",
+        "accept", "forwarded", "x-forwarded-proto", "x-forwarded-host",
+        "x-forwarded-port",
+    ]  # fmt: skip
+    headers = {name: f"value of {name}" for name in names}
+    session = Session(None, None, now=0.0, cookie_count=1)
+    scope = {"type": "http", "method": "PATCH", "scheme": "https", "path": "/p"}
+
+    async def app(scope: object, receive: object, send: object) -> None:
+        raise AssertionError("not called")
+
+    middleware = CSRFMiddleware(app, is_exempt=lambda scope: True)
+    inlined = middleware._facts(scope, headers, session)
+    shared = request_facts(
+        method="PATCH",
+        scheme="https",
+        path="/p",
+        header=headers.get,
+        session=session,
+        exempt=True,
+    )
+
+    assert inlined == shared
