@@ -1,18 +1,35 @@
 """Requests per second through a real server on 127.0.0.1, bare vs protected.
 
-The apps of ``apps_asgi`` run under uvicorn, those of ``apps_wsgi`` and
+The apps of ``apps_asgi`` run under uvicorn (h11, asyncio loop: what the
+venv has, the same for every variant), those of ``apps_wsgi`` and
 ``django_app`` under waitress, one server process per variant, all started
-up front. Debian's ``wrk`` loads them (``apt-get install wrk``); without it
-a bounded Python keep-alive client in a separate process does, which tops
-out much lower, so its figures only compare variants with one another.
-Rounds interleave the variants; the figure is the median over rounds.
+up front. Debian's ``wrk`` loads them (``apt-get install wrk``) over 16
+keep-alive connections; without it a bounded Python keep-alive client in a
+separate process does, which tops out much lower, so its figures only
+compare variants with one another.
 
 Two scenarios: ``GET /form`` with a session (a token rendered), and a
-token-checked ``POST /submit`` (urlencoded, token field, same-origin).
+token-checked ``POST /submit`` (urlencoded, token field, same-origin). Every
+connection sends the same cookie and token, taken from one first visit, so
+the protected server loads one live session per request and sets no cookie
+(the token page answers with ``Vary: Cookie`` and ``Cache-Control``). No
+access log; nothing is refused, so nothing is logged.
+
+The machine is shared and has 2 cores, which the server, the load generator
+and anything else running compete for. So every run of a protected variant
+sits between two runs of its bare app (bare, protected..., bare, ...): its
+share of bare is taken against the mean of those two, and the figure is the
+median share over rounds, with its quartiles. The server's CPU time per
+request (user + system, from /proc) is recorded too: it is what caps a
+saturated single-worker server, and it moves less with the load of other
+processes than requests per second do. ``--pin`` puts the server on CPU 1
+and the load generator on CPU 0. ``served_protocol.py`` measures the same
+requests without sockets, in microseconds and in instructions.
 Every run is bounded in time; only 127.0.0.1 is ever contacted.
 
-    /work/benchvenv/bin/python benchmarks/bench_served.py            # ~6 min
+    /work/benchvenv/bin/python benchmarks/bench_served.py            # ~10 min
     /work/benchvenv/bin/python benchmarks/bench_served.py --quick    # ~1 min
+    /work/benchvenv/bin/python benchmarks/bench_served.py --frameworks Starlette --pin
 """
 
 from __future__ import annotations
@@ -22,6 +39,7 @@ import http.client
 import json
 import os
 import re
+import resource
 import shutil
 import socket
 import statistics
@@ -58,6 +76,10 @@ class Served:
     cookie: str = ""
     token: str = ""
     rps: dict[str, list[float]] = field(default_factory=dict)
+    #: server CPU time (user + system) per request, microseconds
+    cpu: dict[str, list[float]] = field(default_factory=dict)
+    #: the load generator's CPU time per request, microseconds
+    load_cpu: dict[str, list[float]] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
 
 
@@ -136,7 +158,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start(v: Served, threads: int) -> None:
+#: CPUs for the server and the load generator with --pin, else None
+SERVER_CPU, LOAD_CPU = "1", "0"
+
+
+def pinned(cmd: list[str], cpu: str | None) -> list[str]:
+    taskset = shutil.which("taskset")
+    if cpu is None or taskset is None:
+        return cmd
+    return [taskset, "-c", cpu, *cmd]
+
+
+def start(v: Served, threads: int, cpu: str | None) -> None:
     v.port = free_port()
     _module, _, _factory = v.target.partition(":")
     if v.server == "uvicorn":
@@ -172,7 +205,7 @@ def start(v: Served, threads: int) -> None:
     # and a pipe nobody reads would fill up and stall the server.
     v.log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server
     v.proc = subprocess.Popen(  # noqa: S603
-        cmd, env=env, stdout=subprocess.DEVNULL, stderr=v.log
+        pinned(cmd, cpu), env=env, stdout=subprocess.DEVNULL, stderr=v.log
     )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -266,7 +299,16 @@ def check_once(v: Served, scenario: str) -> None:
         )
 
 
-def run_wrk(v: Served, scenario: str, seconds: float, conns: int) -> tuple[float, int]:
+@dataclass
+class Run:
+    rps: float
+    requests: int
+    bad: int
+
+
+def run_wrk(
+    v: Served, scenario: str, seconds: float, conns: int, cpu: str | None
+) -> Run:
     method, path, headers, body = request_spec(v, scenario)
     lua = [f'wrk.method = "{method}"']
     if body:
@@ -276,19 +318,20 @@ def run_wrk(v: Served, scenario: str, seconds: float, conns: int) -> tuple[float
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write("\n".join(lua) + "\n")
         script = f.name
+    cmd = [
+        shutil.which("wrk") or "wrk",
+        "-t1",
+        f"-c{conns}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        "5s",
+        "-s",
+        script,
+        f"http://127.0.0.1:{v.port}{path}",
+    ]
     try:
         out = subprocess.run(  # noqa: S603
-            [
-                shutil.which("wrk") or "wrk",
-                "-t1",
-                f"-c{conns}",
-                f"-d{max(1, round(seconds))}s",
-                "--timeout",
-                "5s",
-                "-s",
-                script,
-                f"http://127.0.0.1:{v.port}{path}",
-            ],
+            pinned(cmd, cpu),
             capture_output=True,
             text=True,
             timeout=seconds + 30,
@@ -297,12 +340,13 @@ def run_wrk(v: Served, scenario: str, seconds: float, conns: int) -> tuple[float
     finally:
         os.unlink(script)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    count = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors:.*", out)
     n_bad = int(bad.group(1)) if bad else 0
     if errors:
         n_bad += sum(int(x) for x in re.findall(r"\d+", errors.group(0)))
-    return rps, n_bad
+    return Run(rps, count, n_bad)
 
 
 _CLIENT = r"""
@@ -325,34 +369,121 @@ start = time.monotonic()
 threads = [threading.Thread(target=loop, args=(i,)) for i in range(conns)]
 for t in threads: t.start()
 for t in threads: t.join()
-print(sum(counts) / (time.monotonic() - start), sum(bad))
+print(sum(counts) / (time.monotonic() - start), sum(counts), sum(bad))
 """
 
 
 def run_python_client(
-    v: Served, scenario: str, seconds: float, conns: int
-) -> tuple[float, int]:
+    v: Served, scenario: str, seconds: float, conns: int, cpu: str | None
+) -> Run:
     method, path, headers, body = request_spec(v, scenario)
+    cmd = [
+        sys.executable,
+        "-c",
+        _CLIENT,
+        str(v.port),
+        method,
+        path,
+        body,
+        str(seconds),
+        str(conns),
+        "1000000",
+        *[f"{k}: {val}" for k, val in headers.items()],
+    ]
     out = subprocess.run(  # noqa: S603
-        [
-            sys.executable,
-            "-c",
-            _CLIENT,
-            str(v.port),
-            method,
-            path,
-            body,
-            str(seconds),
-            str(conns),
-            "1000000",
-            *[f"{k}: {val}" for k, val in headers.items()],
-        ],
+        pinned(cmd, cpu),
         capture_output=True,
         text=True,
         timeout=seconds + 60,
         check=True,
     ).stdout.split()
-    return float(out[0]), int(out[1])
+    return Run(float(out[0]), int(out[1]), int(out[2]))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system time of a process and all its threads so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        # The command name (field 2) may hold spaces; count from its ")".
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(v: Served, scenario: str, seconds: float, args: argparse.Namespace) -> None:
+    load = run_wrk if shutil.which("wrk") else run_python_client
+    assert v.proc is not None
+    server_before, load_before = cpu_seconds(v.proc.pid), children_cpu_seconds()
+    run = load(v, scenario, seconds, args.connections, LOAD_CPU if args.pin else None)
+    server_cpu = cpu_seconds(v.proc.pid) - server_before
+    load_cpu = children_cpu_seconds() - load_before
+    per = max(run.requests, 1)
+    v.rps.setdefault(scenario, []).append(run.rps)
+    v.cpu.setdefault(scenario, []).append(server_cpu / per * 1e6)
+    v.load_cpu.setdefault(scenario, []).append(load_cpu / per * 1e6)
+    v.errors[scenario] = v.errors.get(scenario, 0) + run.bad
+    print(
+        f"  {scenario:4s} {v.framework:9s} {v.name:20s} {run.rps:9.0f} req/s"
+        f"  server {server_cpu / per * 1e6:6.1f} us/req"
+        f"  load {load_cpu / per * 1e6:5.1f} us/req  non-200: {run.bad}",
+        flush=True,
+    )
+
+
+def quartiles(values: list[float]) -> tuple[float, float, float]:
+    if len(values) < 2:
+        return values[0], values[0], values[0]
+    q1, q2, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return q1, q2, q3
+
+
+def paired(
+    bare: list[float], other: list[float], higher_is_better: bool
+) -> list[float]:
+    """Each run's share of bare, against the mean of the bare runs just
+    before and just after it (bare has one run more)."""
+    shares = []
+    for i, value in enumerate(other):
+        base = (bare[i] + bare[i + 1]) / 2
+        shares.append(value / base if higher_is_better else base / value)
+    return shares
+
+
+def summarise(group: list[Served]) -> dict[str, Any]:
+    bare = next(v for v in group if v.bare)
+    entry: dict[str, Any] = {}
+    for v in group:
+        item: dict[str, Any] = {"server": v.server}
+        for scenario, values in v.rps.items():
+            cpu = v.cpu[scenario]
+            x: dict[str, Any] = {
+                "rps": statistics.median(values),
+                "all": values,
+                "non_200": v.errors.get(scenario, 0),
+                "server_cpu_us": statistics.median(cpu),
+                "server_cpu_us_all": cpu,
+                "load_cpu_us": statistics.median(v.load_cpu[scenario]),
+            }
+            if not v.bare:
+                shares = paired(bare.rps[scenario], values, higher_is_better=True)
+                q1, med, q3 = quartiles(shares)
+                x["share_of_bare"] = med
+                x["share_quartiles"] = [q1, q3]
+                x["share_all"] = shares
+                x["share_of_medians"] = x["rps"] / statistics.median(bare.rps[scenario])
+                cpu_shares = paired(bare.cpu[scenario], cpu, higher_is_better=False)
+                q1, med, q3 = quartiles(cpu_shares)
+                x["cpu_share_of_bare"] = med
+                x["cpu_share_quartiles"] = [q1, q3]
+                x["added_cpu_us"] = x["server_cpu_us"] - statistics.median(
+                    bare.cpu[scenario]
+                )
+            item[scenario] = x
+        entry[v.name] = item
+    return entry
 
 
 def main() -> None:
@@ -364,6 +495,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4, help="waitress threads")
     parser.add_argument("--frameworks", nargs="*")
     parser.add_argument(
+        "--pin",
+        action="store_true",
+        help=f"server on CPU {SERVER_CPU}, load generator on CPU {LOAD_CPU}",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         help="default results/served.json, or served-quick.json with --quick "
@@ -372,10 +508,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.out is None:
         args.out = RESULTS / ("served-quick.json" if args.quick else "served.json")
-    seconds = args.seconds or (2.0 if args.quick else 5.0)
-    rounds = args.rounds or (1 if args.quick else 3)
+    seconds = args.seconds or (2.0 if args.quick else 3.0)
+    rounds = args.rounds or (2 if args.quick else 9)
     use_wrk = shutil.which("wrk") is not None
-    load = run_wrk if use_wrk else run_python_client
     print(f"load generator: {'wrk' if use_wrk else 'Python keep-alive client'}")
 
     import importlib.util
@@ -392,6 +527,11 @@ def main() -> None:
             skipped[f"{v.framework}/{v.name}"] = f"{v.module} not importable"
             continue
         chosen.append(v)
+    groups = [
+        [v for v in chosen if v.framework == framework]
+        for framework in ("Starlette", "Flask", "Django")
+    ]
+    groups = [g for g in groups if any(v.bare for v in g)]
 
     results: dict[str, Any] = {
         "machine": machine_info(),
@@ -401,67 +541,66 @@ def main() -> None:
             "connections": args.connections,
             "waitress_threads": args.threads,
             "load_generator": "wrk -t1" if use_wrk else "python http.client threads",
+            "uvicorn": "h11, asyncio loop, one worker, keep-alive",
+            "pinned": f"server CPU {SERVER_CPU}, load CPU {LOAD_CPU}"
+            if args.pin
+            else "no",
+            "share": "median over rounds of each run's rps over the mean of "
+            "the bare runs before and after it",
         },
         "skipped": skipped,
         "frameworks": {},
     }
+    server_cpu = SERVER_CPU if args.pin else None
+    load_cpu = LOAD_CPU if args.pin else None
+    load = run_wrk if use_wrk else run_python_client
     try:
-        for v in chosen:
-            start(v, args.threads)
-            establish(v)
+        for group in groups:
+            for v in group:
+                start(v, args.threads, server_cpu)
+                establish(v)
+                for scenario in ("get", "post"):
+                    check_once(v, scenario)
+                    load(v, scenario, 1.0, args.connections, load_cpu)  # warm up
+        # bare, the others (rotated), and bare again after the last round.
+        for r in range(rounds + 1):
+            print(f"round {r + 1}" if r < rounds else "closing bare runs")
             for scenario in ("get", "post"):
-                check_once(v, scenario)
-                load(v, scenario, 1.0, args.connections)  # warm up
-        for r in range(rounds):
-            for scenario in ("get", "post"):
-                order = chosen[r % len(chosen) :] + chosen[: r % len(chosen)]
-                for v in order:
-                    rps, bad = load(v, scenario, seconds, args.connections)
-                    v.rps.setdefault(scenario, []).append(rps)
-                    v.errors[scenario] = v.errors.get(scenario, 0) + bad
-                    print(
-                        f"  round {r + 1} {scenario:4s} {v.framework:9s} "
-                        f"{v.name:20s} {rps:9.0f} req/s  non-200: {bad}",
-                        flush=True,
-                    )
+                for group in groups:
+                    bare = next(v for v in group if v.bare)
+                    measure(bare, scenario, seconds, args)
+                    if r == rounds:
+                        continue
+                    others = [v for v in group if not v.bare]
+                    for v in others[r % len(others) :] + others[: r % len(others)]:
+                        measure(v, scenario, seconds, args)
     finally:
         for v in chosen:
             stop(v)
 
-    for framework in ("Starlette", "Flask", "Django"):
-        group = [v for v in chosen if v.framework == framework]
-        bare = next((v for v in group if v.bare), None)
-        if bare is None:
-            continue
-        entry = {}
-        for v in group:
-            item: dict[str, Any] = {"server": v.server}
-            for scenario, values in v.rps.items():
-                med = statistics.median(values)
-                item[scenario] = {
-                    "rps": med,
-                    "all": values,
-                    "non_200": v.errors.get(scenario, 0),
-                }
-                bare_med = statistics.median(bare.rps.get(scenario) or [0.0])
-                if not v.bare and bare_med > 0:
-                    item[scenario]["share_of_bare"] = med / bare_med
-            entry[v.name] = item
-        results["frameworks"][framework] = entry
+    for group in groups:
+        results["frameworks"][group[0].framework] = summarise(group)
     results["machine"]["load_after"] = machine_info()["load"]
 
     print()
+    print("share of bare: median of paired runs [quartiles]; CPU: server us/request")
     for framework, entry in results["frameworks"].items():
         for name, item in entry.items():
             cells = []
             for scenario in ("get", "post"):
                 s = item.get(scenario)
-                if s:
-                    share = (
-                        f" ({s['share_of_bare']:.0%})" if "share_of_bare" in s else ""
+                if not s:
+                    continue
+                cell = f"{scenario} {s['rps']:6.0f}/s cpu {s['server_cpu_us']:5.0f}"
+                if "share_of_bare" in s:
+                    q1, q3 = s["share_quartiles"]
+                    c1, c3 = s["cpu_share_quartiles"]
+                    cell += (
+                        f" {s['share_of_bare']:4.0%} [{q1:.0%}..{q3:.0%}]"
+                        f" by cpu {s['cpu_share_of_bare']:4.0%} [{c1:.0%}..{c3:.0%}]"
                     )
-                    cells.append(f"{scenario} {s['rps']:8.0f}{share}")
-            print(f"{framework:9s} {name:20s} " + "   ".join(cells))
+                cells.append(cell)
+            print(f"{framework:9s} {name:18s} " + "  ".join(cells))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1) + "\n")
     print(f"wrote {args.out}")

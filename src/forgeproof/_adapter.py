@@ -20,6 +20,7 @@ __all__ = [
     "header_tokens",
     "request_facts",
     "token_verdict",
+    "verdict_after_precheck",
     "verdict_before_body",
 ]
 
@@ -82,7 +83,17 @@ def verdict_before_body(
     ``Verdict.CHECK_TOKEN`` means the token must come from the body; the
     adapter scans it and asks :func:`token_verdict`.
     """
-    verdict = policy.precheck(facts)
+    return verdict_after_precheck(policy, policy.precheck(facts), session, header_value)
+
+
+def verdict_after_precheck(
+    policy: CSRFPolicy,
+    verdict: Verdict | Rejection,
+    session: Session,
+    header_value: str | None,
+) -> Verdict | Rejection:
+    """:func:`verdict_before_body` for an adapter that has the precheck's
+    *verdict* already (from :meth:`CSRFPolicy.needs_only_the_token`)."""
     if verdict is not Verdict.CHECK_TOKEN or header_value is None:
         return verdict
 

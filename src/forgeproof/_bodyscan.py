@@ -10,6 +10,7 @@ streaming parser in the standard library, is held whole up to the limit.
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -29,6 +30,12 @@ __all__ = ["BodyScanner", "body_kind"]
 # A token is 86 ASCII characters; a value several times longer is junk, and
 # keeping only a bounded prefix of it keeps junk from costing memory.
 _MAX_VALUE_BYTES = 4 * TOKEN_LENGTH
+
+# Every request a form sends has the same Content-Disposition for its token
+# field, so what it says is remembered (parsing it is most of the cost of
+# scanning a token-first upload). Only short values, and only the last 64:
+# a flood of made-up ones evicts each other and holds a few dozen KiB.
+_REMEMBERED_DISPOSITION_BYTES = 200
 
 
 def body_kind(content_type: str | None) -> str | None:
@@ -265,11 +272,12 @@ class BodyScanner:
         header_name = bytearray()
         header_value = bytearray()
         value = bytearray()
-        state = {"wanted": False}
-
-        def on_part_begin() -> None:
-            state["wanted"] = False
-            value.clear()
+        field = self._field
+        tokens = self.tokens
+        # Whether the current part is the token field. Every part ends
+        # before the next begins, so its end resets this for the next one
+        # (one callback per part fewer than resetting at its beginning).
+        wanted = False
 
         def on_header_field(data: bytes, start: int, end: int) -> None:
             header_name.extend(data[start:end])
@@ -278,33 +286,36 @@ class BodyScanner:
             header_value.extend(data[start:end])
 
         def on_header_end() -> None:
-            if bytes(header_name).strip().lower() == b"content-disposition":
-                _, disposition = parse_options_header(bytes(header_value))
-                if b"filename" in disposition and self.tokens:
+            nonlocal wanted
+            if header_name.strip().lower() == b"content-disposition":
+                raw = bytes(header_value)
+                if len(raw) <= _REMEMBERED_DISPOSITION_BYTES:
+                    name, is_file = _remembered_disposition(raw)
+                else:
+                    name, is_file = _disposition(raw)
+                if is_file and tokens:
                     # The token is in hand and a file begins: reading the
                     # upload could only find a second token, at its cost.
                     raise _EndOfScan
-                state["wanted"] = (
-                    disposition.get(b"name") == self._field
-                    and b"filename" not in disposition
-                )
+                wanted = not is_file and name == field
             header_name.clear()
             header_value.clear()
 
         def on_part_data(data: bytes, start: int, end: int) -> None:
-            if state["wanted"]:
+            if wanted:
                 _append_capped(value, data, start, end, _MAX_VALUE_BYTES)
 
         def on_part_end() -> None:
-            if state["wanted"]:
-                self.tokens.append(bytes(value).decode("latin-1"))
-            state["wanted"] = False
+            nonlocal wanted
+            if wanted:
+                tokens.append(value.decode("latin-1"))
+                value.clear()
+                wanted = False
 
         try:
             return MultipartParser(
                 boundary,
                 {
-                    "on_part_begin": on_part_begin,
                     "on_header_field": on_header_field,
                     "on_header_value": on_header_value,
                     "on_header_end": on_header_end,
@@ -332,6 +343,15 @@ def _pairs(pairs: list[tuple[str, Any]]) -> _Pairs:
     return _Pairs(pairs)
 
 
+def _disposition(value: bytes) -> tuple[bytes | None, bool]:
+    """A part's name, and whether it is a file, by its Content-Disposition."""
+    _, params = parse_options_header(value)
+    return params.get(b"name"), b"filename" in params
+
+
+_remembered_disposition = lru_cache(maxsize=64)(_disposition)
+
+
 def _append_capped(
     buffer: bytearray, data: bytes, start: int, end: int, cap: int
 ) -> None:
@@ -340,6 +360,8 @@ def _append_capped(
 
 
 def _form_decode(raw: bytes | bytearray) -> bytes:
+    if b"%" not in raw and b"+" not in raw:
+        return bytes(raw)  # decodes to itself: a token's usual alphabet
     return unquote_to_bytes(bytes(raw).replace(b"+", b" "))
 
 

@@ -26,11 +26,13 @@ def log_rejection(
 
     In report-only mode the request was let through, and the line says so.
     """
+    # %r at formatting time, not repr() here: a record no handler formats
+    # costs no repr at all.
     csrf_logger.warning(
-        "CSRF %s %s %s: reason=%s origin=%s expected=%s",
+        "CSRF %s %r %r: reason=%s origin=%s expected=%s",
         "report-only, would reject" if report_only else "rejected",
-        _clip(facts.method),
-        _clip(facts.path),
+        facts.method[:_MAX_LOGGED_CHARS],
+        facts.path[:_MAX_LOGGED_CHARS],
         rejection.reason.value,
         _clip(rejection.got_origin or facts.origin),
         _clip(rejection.expected_origin),

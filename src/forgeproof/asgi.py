@@ -12,9 +12,15 @@ so Starlette's ``request.session`` works unchanged.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable
 
-from ._adapter import OutageLog, request_facts, token_verdict, verdict_before_body
+from ._adapter import (
+    HeaderLookup,
+    OutageLog,
+    request_facts,
+    token_verdict,
+    verdict_after_precheck,
+)
 from ._bodyscan import BodyScanner, body_kind
 from ._caching import cache_headers_raw
 from ._logging import log_rejection
@@ -49,24 +55,6 @@ __all__ = ["CSRFMiddleware", "SessionMiddleware"]
 
 # The page that opens a WebSocket has an http(s) origin.
 _HANDSHAKE_SCHEMES = {"ws": "http", "wss": "https"}
-
-# The request headers the policy reads (RequestFacts) and the body scan
-# needs; the token headers are added per middleware.
-_FACT_HEADERS = frozenset(
-    {
-        b"host",
-        b"origin",
-        b"referer",
-        b"sec-fetch-site",
-        b"authorization",
-        b"accept",
-        b"forwarded",
-        b"x-forwarded-proto",
-        b"x-forwarded-host",
-        b"x-forwarded-port",
-        b"content-type",
-    }
-)
 
 
 class SessionMiddleware:
@@ -103,14 +91,8 @@ class SessionMiddleware:
             return
 
         scheme = scope.get("scheme", "http")
-        # Two Cookie headers read as one: pairs are split at ";" either way.
-        cookie_header = "; ".join(
-            value.decode("latin-1")
-            for key, value in scope["headers"]
-            if key == b"cookie"
-        )
         session_id, count = find_session_cookie_in_header(
-            self.config, scheme, cookie_header
+            self.config, scheme, _cookie_header(scope["headers"])
         )
         record = None
         load_failed = False
@@ -232,13 +214,9 @@ class CSRFMiddleware:
         self.is_exempt = is_exempt
         self.on_reject = on_reject or render_rejection
         self.decisions = DecisionLog(report_only=report_only, on_decision=on_decision)
-        self._header_keys = [name.lower() for name in self.policy.header_names]
-        # Raw name -> decoded name, so a wanted header is decoded once.
-        self._wanted_headers = {
-            raw: raw.decode("latin-1")
-            for raw in _FACT_HEADERS
-            | {key.encode("latin-1") for key in self._header_keys}
-        }
+        self._header_keys = [
+            name.lower().encode("latin-1") for name in self.policy.header_names
+        ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -260,16 +238,22 @@ class CSRFMiddleware:
             await self.app(scope, receive, send)
             return
 
-        headers = _headers(scope, self._wanted_headers)
-        facts = self._facts(scope, headers, session)
-        header_value = None
-        for key in self._header_keys:
-            if key in headers:
-                header_value = headers[key]
-                break
-        verdict = verdict_before_body(self.policy, facts, session, header_value)
+        headers = _raw_headers(scope)
+        exempt = self.is_exempt is not None and self.is_exempt(scope)
+        # RequestFacts is built only when something reads it: the precheck
+        # of an unusual request, a rejection, an on_decision callback.
+        facts = None
+        if self._needs_only_the_token(scope, headers, session, exempt):
+            verdict: Verdict | Rejection = Verdict.CHECK_TOKEN
+        else:
+            facts = self._facts(scope, headers, session, exempt)
+            verdict = self.policy.precheck(facts)
+        verdict = verdict_after_precheck(
+            self.policy, verdict, session, self._token_header(headers)
+        )
         if verdict is Verdict.CHECK_TOKEN:
-            scanned = await self._scan_body(headers.get("content-type"), receive)
+            content_type = _text(headers.get(b"content-type"))
+            scanned = await self._scan_body(content_type, receive)
             if scanned is None:
                 return  # the client went away mid-body; nothing to answer
             receive, tokens, problem = scanned
@@ -277,37 +261,69 @@ class CSRFMiddleware:
 
         if not isinstance(verdict, Rejection):
             if self.decisions.on_decision is not None:
+                facts = facts or self._facts(scope, headers, session, exempt)
                 self.decisions.accept(facts)  # nothing to do without a callback
-        elif await self._reject(send, verdict, facts):
+        elif await self._reject(
+            send, verdict, facts or self._facts(scope, headers, session, exempt)
+        ):
             return
         # In report-only mode too: receive replays any body bytes scanned.
         await self.app(scope, receive, send)
 
+    def _needs_only_the_token(
+        self, scope: Scope, headers: dict[bytes, bytes], session: Session, exempt: bool
+    ) -> bool:
+        """:meth:`CSRFPolicy.needs_only_the_token`: the everyday request's
+        precheck, from three headers instead of the whole RequestFacts."""
+        return self.policy.needs_only_the_token(
+            method=scope["method"],
+            path=scope.get("path", ""),
+            scheme=scope.get("scheme", "http"),
+            host=_text(headers.get(b"host")),
+            origin=_text(headers.get(b"origin")),
+            sec_fetch_site=_text(headers.get(b"sec-fetch-site")),
+            session_cookie_count=session.cookie_count,
+            has_live_session=not session.is_new,
+            exempt=exempt,
+        )
+
+    def _token_header(self, headers: dict[bytes, bytes]) -> str | None:
+        """The first of the policy's token headers that the request has."""
+        for key in self._header_keys:
+            value = headers.get(key)
+            if value is not None:
+                return value.decode("latin-1")
+        return None
+
     def _facts(
-        self, scope: Scope, headers: dict[str, str], session: Session
+        self,
+        scope: Scope,
+        headers: dict[bytes, bytes],
+        session: Session,
+        exempt: bool,
     ) -> RequestFacts:
         """:func:`~forgeproof._adapter.request_facts` of an HTTP request
-        with a session, inlined: it is built on every unsafe request."""
+        with a session, inlined: every rejection builds it."""
         get = headers.get
         # Keywords, not positions: many fields are str | None, and a swapped
         # Origin and Referer would type-check.
         return RequestFacts(
             method=scope["method"],
             scheme=scope.get("scheme", "http"),
-            host=get("host"),
+            host=_text(get(b"host")),
             path=scope.get("path", ""),
-            origin=get("origin"),
-            referer=get("referer"),
-            sec_fetch_site=get("sec-fetch-site"),
-            authorization=get("authorization"),
+            origin=_text(get(b"origin")),
+            referer=_text(get(b"referer")),
+            sec_fetch_site=_text(get(b"sec-fetch-site")),
+            authorization=_text(get(b"authorization")),
             session_cookie_count=session.cookie_count,
             has_live_session=not session.is_new,
-            exempt=self.is_exempt is not None and self.is_exempt(scope),
-            accept=get("accept"),
-            forwarded=get("forwarded"),
-            x_forwarded_proto=get("x-forwarded-proto"),
-            x_forwarded_host=get("x-forwarded-host"),
-            x_forwarded_port=get("x-forwarded-port"),
+            exempt=exempt,
+            accept=_text(get(b"accept")),
+            forwarded=_text(get(b"forwarded")),
+            x_forwarded_proto=_text(get(b"x-forwarded-proto")),
+            x_forwarded_host=_text(get(b"x-forwarded-host")),
+            x_forwarded_port=_text(get(b"x-forwarded-port")),
         )
 
     async def _guard_handshake(
@@ -322,7 +338,7 @@ class CSRFMiddleware:
             method="GET",
             scheme=_HANDSHAKE_SCHEMES.get(scope.get("scheme", "ws"), "http"),
             path=scope.get("path", ""),
-            header=_headers(scope).get,
+            header=_lookup(_raw_headers(scope)),
             session=session
             if isinstance(session, Session)
             else Session(None, None, now=0),
@@ -369,7 +385,7 @@ class CSRFMiddleware:
             if scanner.feed(message.get("body", b"")):
                 break
 
-        return _Replay(read, receive), scanner.tokens, scanner.rejection
+        return _replay(read, receive), scanner.tokens, scanner.rejection
 
     async def _reject(
         self, send: Send, rejection: Rejection, facts: RequestFacts
@@ -382,25 +398,22 @@ class CSRFMiddleware:
         return True
 
 
-class _Replay:
+def _replay(read: deque[Message], receive: Receive) -> Receive:
     """A ``receive`` that hands back the messages read during the scan,
     then the server's own ``receive``.
 
-    Not a coroutine function: once the scanned messages are out, each call
-    returns the server's awaitable as it is, so the rest of an upload
-    costs no extra coroutine per message.
+    Once the scanned messages are out, each call returns the server's
+    awaitable as it is: no extra coroutine per message. A plain closure,
+    because the rest of an upload pays this call once per 64 KiB message,
+    and an instance's ``__call__`` costs twice as much.
     """
 
-    __slots__ = ("_read", "_receive")
+    def replay() -> Awaitable[Message]:
+        if read:
+            return _ready(read.popleft())
+        return receive()
 
-    def __init__(self, read: deque[Message], receive: Receive) -> None:
-        self._read = read
-        self._receive = receive
-
-    def __call__(self) -> Awaitable[Message]:
-        if self._read:
-            return _ready(self._read.popleft())
-        return self._receive()
+    return replay
 
 
 async def _ready(message: Message) -> Message:
@@ -412,7 +425,7 @@ async def _send_rejection(scope: Scope, send: Send, rejection: Rejection) -> Non
         method=scope["method"],
         scheme=scope.get("scheme", "http"),
         path=scope.get("path", ""),
-        header=_headers(scope).get,
+        header=_lookup(_raw_headers(scope)),
     )
     log_rejection(rejection, facts)
     await _send_response(send, render_rejection(rejection, facts))
@@ -427,21 +440,41 @@ async def _send_response(send: Send, response: RejectionResponse) -> None:
     await send({"type": "http.response.body", "body": response.body})
 
 
-def _headers(scope: Scope, wanted: Mapping[bytes, str] | None = None) -> dict[str, str]:
-    """The request headers by lower-case name, repeats joined with ", ";
-    with *wanted* (raw name to decoded name), only those (cookies and the
-    like are never decoded)."""
-    headers: dict[str, str] = {}
-    if wanted is None:
-        for raw_key, raw_value in scope["headers"]:
-            key, value = raw_key.decode("latin-1"), raw_value.decode("latin-1")
-            headers[key] = f"{headers[key]}, {value}" if key in headers else value
-        return headers
+def _cookie_header(headers: Iterable[tuple[bytes, bytes]]) -> str:
+    """The request's ``Cookie`` header, decoded; two read as one, since
+    pairs are split at ";" either way."""
+    values = [value for key, value in headers if key == b"cookie"]
+    if len(values) == 1:
+        return values[0].decode("latin-1")
+    return "; ".join(value.decode("latin-1") for value in values)
 
-    for raw_key, raw_value in scope["headers"]:
-        key = wanted.get(raw_key)
-        if key is None:
-            continue
-        value = raw_value.decode("latin-1")
-        headers[key] = f"{headers[key]}, {value}" if key in headers else value
-    return headers
+
+def _raw_headers(scope: Scope) -> dict[bytes, bytes]:
+    """The request headers by (lower-case) name, a repeated one's values
+    joined with ", " (RFC 9110 §5.3); nothing decoded."""
+    pairs = scope["headers"]
+    if not isinstance(pairs, list | tuple):
+        pairs = list(pairs)
+    headers = dict(pairs)
+    if len(headers) == len(pairs):
+        return headers  # no name repeated: the usual request, built in C
+
+    # Joined once per name: joining repeat by repeat would copy the value
+    # so far each time, quadratic in a header sent thousands of times.
+    repeats: dict[bytes, list[bytes]] = {}
+    for key, value in pairs:
+        repeats.setdefault(key, []).append(value)
+    return {key: b", ".join(values) for key, values in repeats.items()}
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("latin-1")
+
+
+def _lookup(headers: dict[bytes, bytes]) -> HeaderLookup:
+    """A :data:`~forgeproof._adapter.HeaderLookup` over raw headers."""
+
+    def header(name: str) -> str | None:
+        return _text(headers.get(name.encode("latin-1")))
+
+    return header

@@ -331,6 +331,48 @@ class CSRFPolicy:
 
         return Verdict.CHECK_TOKEN
 
+    def needs_only_the_token(
+        self,
+        *,
+        method: str,
+        path: str,
+        scheme: str,
+        host: str | None,
+        origin: str | None,
+        sec_fetch_site: str | None,
+        session_cookie_count: int,
+        has_live_session: bool,
+        exempt: bool,
+    ) -> bool:
+        """Whether :meth:`precheck` would answer ``Verdict.CHECK_TOKEN``,
+        told from the few headers of the everyday request: our own page's
+        form or ``fetch()``, one session cookie, ``Origin`` our own.
+
+        ``False`` says only "not that case": ask :meth:`precheck`, which
+        decides every request. This answers nothing else, so it can never
+        accept or refuse on its own; a test checks it against
+        :meth:`precheck` over generated requests.
+        """
+        if (
+            self.proxies is not None
+            or session_cookie_count != 1
+            or not has_live_session
+            or exempt
+            or origin is None
+            or is_safe_method(method)
+        ):
+            return False
+        # Exactly what the browser sends for its own pages; any other
+        # spelling takes the long way.
+        if sec_fetch_site is not None and sec_fetch_site != "same-origin":
+            return False
+        if self.path_is_exempt(path):
+            return False
+        if self.public_origins:
+            return origin in self.public_origins
+        # "null" and a joined duplicate never equal a serialised origin.
+        return origin == own_origin(scheme, host)
+
     def check_token(
         self, submitted: list[str], secret: bytes | None
     ) -> Rejection | None:

@@ -15,12 +15,13 @@ makes the session Flask's ``session``.
 
 from __future__ import annotations
 
+import io
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from http import HTTPStatus
 from typing import IO, TYPE_CHECKING, Any
 
-from ._adapter import OutageLog, request_facts, token_verdict, verdict_before_body
+from ._adapter import OutageLog, request_facts, token_verdict, verdict_after_precheck
 from ._bodyscan import BodyScanner, body_kind
 from ._caching import cache_headers
 from ._logging import log_rejection
@@ -30,6 +31,7 @@ from .policy import (
     DEFAULT_FIELD_NAME,
     DEFAULT_HEADER_NAME,
     DEFAULT_SCAN_LIMIT,
+    SAFE_METHODS,
     CSRFPolicy,
     Rejection,
     RequestFacts,
@@ -95,12 +97,8 @@ class SessionMiddleware:
         self, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
         scheme = environ.get("wsgi.url_scheme", "http")
-        # A server joins repeated Cookie headers with ", " (waitress does);
-        # cookie values cannot contain a comma (RFC 6265 §4.1.1), so it can
-        # only be such a join and is read like the ASGI side's two headers.
-        cookie_header = environ.get("HTTP_COOKIE", "").replace(", ", "; ")
-        session_id, count = find_session_cookie_in_header(
-            self.config, scheme, cookie_header
+        session_id, count = _session_cookie(
+            self.config, scheme, environ.get("HTTP_COOKIE", "")
         )
         record = None
         load_failed = False
@@ -166,6 +164,28 @@ class SessionMiddleware:
 
         self._outages.recovery()
         return True
+
+
+def _session_cookie(
+    config: SessionConfig, scheme: str, header: str
+) -> tuple[str | None, int]:
+    """The session id and how often the cookie was named, from HTTP_COOKIE.
+
+    A server joins repeated Cookie headers with ", " (waitress does), but
+    browsers also store and send a comma inside a value (RFC 6265bis §5.7
+    cuts pairs at ";" only): a sibling subdomain can set
+    ``theme=x, <our name>=<its id>``. So the id comes only from the text
+    before the first ", "; what follows still counts towards "named twice",
+    which makes a planted duplicate ambiguous instead of the session.
+    """
+    first, joined, rest = header.partition(", ")
+    session_id, count = find_session_cookie_in_header(config, scheme, first)
+    if joined:
+        _, more = find_session_cookie_in_header(
+            config, scheme, rest.replace(", ", "; ")
+        )
+        count += more
+    return session_id, count
 
 
 class _ResponseState:
@@ -297,30 +317,59 @@ class CSRFMiddleware:
                 "CSRFMiddleware needs forgeproof's SessionMiddleware around it: "
                 "SessionMiddleware(CSRFMiddleware(app), store=...)"
             )
-        if is_safe_method(environ.get("REQUEST_METHOD", "GET")):
+        method = environ.get("REQUEST_METHOD", "GET")
+        if method in SAFE_METHODS:
             return self.app(environ, start_response)
 
         exempt = self.is_exempt is not None and self.is_exempt(environ)
-        facts = _facts(environ, session, exempt)
-        header_value = next(
-            (
-                value
-                for key in self._token_keys
-                if isinstance(value := environ.get(key), str)
-            ),
-            None,
+        verdict, facts = self._precheck(environ, method, session, exempt)
+        verdict = verdict_after_precheck(
+            self.policy, verdict, session, self._header_token(environ)
         )
-        verdict = verdict_before_body(self.policy, facts, session, header_value)
         if verdict is Verdict.CHECK_TOKEN:
             tokens, problem = self._scan_body(environ)
             verdict = token_verdict(self.policy, session, tokens, problem)
 
-        if not isinstance(verdict, Rejection):
-            self.decisions.accept(facts)
-        elif (refused := self._reject(start_response, verdict, facts)) is not None:
-            return refused
+        if isinstance(verdict, Rejection) or self.decisions.on_decision is not None:
+            facts = facts or _facts(environ, session, exempt)
+            if not isinstance(verdict, Rejection):
+                self.decisions.accept(facts)
+            elif (refused := self._reject(start_response, verdict, facts)) is not None:
+                return refused
         # In report-only mode too: wsgi.input replays any body bytes scanned.
         return self.app(environ, start_response)
+
+    def _precheck(
+        self, environ: WSGIEnvironment, method: str, session: Session, exempt: bool
+    ) -> tuple[Verdict | Rejection, RequestFacts | None]:
+        """The policy's precheck, and the facts if it needed them.
+
+        RequestFacts is built only when someone reads it: the precheck of an
+        unusual request, a rejection, or an ``on_decision`` callback. Our own
+        page's form or ``fetch()`` is told from three headers.
+        """
+        if self.policy.needs_only_the_token(
+            method=method,
+            path=_path(environ),
+            scheme=environ.get("wsgi.url_scheme", "http"),
+            host=_text(environ, "HTTP_HOST"),
+            origin=_text(environ, "HTTP_ORIGIN"),
+            sec_fetch_site=_text(environ, "HTTP_SEC_FETCH_SITE"),
+            session_cookie_count=session.cookie_count,
+            has_live_session=not session.is_new,
+            exempt=exempt,
+        ):
+            return Verdict.CHECK_TOKEN, None
+
+        facts = _facts(environ, session, exempt)
+        return self.policy.precheck(facts), facts
+
+    def _header_token(self, environ: WSGIEnvironment) -> str | None:
+        """The first of the token headers that the request carries."""
+        for key in self._token_keys:
+            if (value := _text(environ, key)) is not None:
+                return value
+        return None
 
     def _scan_body(
         self, environ: WSGIEnvironment
@@ -381,7 +430,9 @@ class _ReplayInput:
 
     Besides what PEP 3333 asks for it has ``readable`` and ``readinto``,
     as ``io.RawIOBase`` streams do: Werkzeug then reads straight into its
-    own buffer instead of copying each chunk once more.
+    own buffer instead of copying each chunk once more. Once the bytes
+    read are given back, it hands the app's reads to the stream itself
+    wherever that returns the same bytes.
 
     :param head: the chunks read from *stream* so far, in order.
     :param remaining: bytes left in *stream* by ``CONTENT_LENGTH``, or
@@ -399,12 +450,52 @@ class _ReplayInput:
         self._readinto: Callable[[memoryview], int | None] | None = getattr(
             stream, "readinto", None
         )
+        # Attributes rather than methods, so that _step_aside can swap in the
+        # stream's own: an upload read in 64 KiB pieces then costs no Python
+        # call per piece.
+        self.read: Callable[..., bytes] = self._replay_read
+        self.readinto: Callable[[Any], int | None] = self._replay_readinto
+        self.readline: Callable[..., bytes] = self._replay_readline
+        if not self._head:
+            self._step_aside()
 
     def readable(self) -> bool:
         """Always ``True``: this is an input stream."""
         return True
 
-    def read(self, size: int | None = -1) -> bytes:
+    def _step_aside(self) -> None:
+        # Once the replayed bytes are out, the stream itself answers exactly
+        # as this class would when there is nothing left to cap: the server
+        # ends the stream (no CONTENT_LENGTH), or the stream ends within
+        # CONTENT_LENGTH anyway (a seekable buffer of the body, as waitress
+        # and test clients give). A body read whole by the scan (a small
+        # form) has nothing left to hand over: no need to find out.
+        stream = self._stream
+        remaining = self._remaining
+        if remaining == 0 or (
+            remaining is not None and not self._ends_within(remaining)
+        ):
+            return
+        self.read = stream.read
+        self.readline = stream.readline
+        if self._readinto is not None:
+            self.readinto = self._readinto
+
+    def _ends_within(self, size: int) -> bool:
+        """Whether the stream is seekable and holds at most *size* more bytes."""
+        stream = self._stream
+        seekable = getattr(stream, "seekable", None)
+        if seekable is None or not seekable():
+            return False
+        try:
+            here = stream.tell()
+            end = stream.seek(0, io.SEEK_END)
+            stream.seek(here)
+        except OSError:
+            return False
+        return end - here <= size
+
+    def _replay_read(self, size: int | None = -1) -> bytes:
         """Up to *size* bytes (all that is left when negative or omitted)."""
         if size is None or size < 0:
             return self._take(-1) + self._read_rest(-1)
@@ -414,7 +505,7 @@ class _ReplayInput:
             data += self._read_rest(size - len(data))
         return data
 
-    def readinto(self, buffer: Any) -> int:
+    def _replay_readinto(self, buffer: Any) -> int:
         """Fill *buffer* as :meth:`read` would, without a copy of its own;
         return how many bytes went in (0 at the end of the body)."""
         view = memoryview(buffer).cast("B")
@@ -427,7 +518,7 @@ class _ReplayInput:
             filled += self._read_rest_into(view[filled:] if filled else view)
         return filled
 
-    def readline(self, size: int | None = -1) -> bytes:
+    def _replay_readline(self, size: int | None = -1) -> bytes:
         """One line, or at most *size* bytes of it."""
         limit = -1 if size is None else size
         parts: list[bytes] = []
@@ -472,6 +563,8 @@ class _ReplayInput:
         if end == len(chunk):
             self._head.popleft()
             self._pos = 0
+            if not self._head:
+                self._step_aside()
             return chunk if start == 0 else chunk[start:]
         self._pos = end
         return chunk[start:end]
@@ -534,12 +627,18 @@ class _ReplayInput:
         return line
 
 
+def _text(environ: WSGIEnvironment, key: str) -> str | None:
+    """The environ's *key* if it is a string: a request header, read as
+    PEP 3333 puts it, where a value of any other type counts as absent."""
+    value = environ.get(key)
+    return value if isinstance(value, str) else None
+
+
 def _facts(
     environ: WSGIEnvironment, session: Session | None = None, exempt: bool = False
 ) -> RequestFacts:
     def header(name: str) -> str | None:
-        value: Any = environ.get(_FACT_KEYS.get(name) or _environ_key(name))
-        return value if isinstance(value, str) else None
+        return _text(environ, _FACT_KEYS.get(name) or _environ_key(name))
 
     return request_facts(
         method=environ.get("REQUEST_METHOD", "GET"),
@@ -581,6 +680,8 @@ def _path(environ: WSGIEnvironment) -> str:
     # PEP 3333 carries the path as bytes decoded as latin-1; ASGI gives the
     # same path decoded as UTF-8, and exempt paths must match alike.
     raw: str = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+    if raw.isascii():
+        return raw  # the same either way, without two copies
     try:
         return raw.encode("latin-1").decode("utf-8", "replace")
     except UnicodeEncodeError:

@@ -20,20 +20,22 @@ def _own_origin(base: str) -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize(
-    ("path", "extra"),
+    ("path", "extra", "other_cookie"),
     [
-        pytest.param("/notes", [("X-Forgeproof-Report-Only", "1")], id="a header"),
-        pytest.param("/notes", [("Prefer", "report-only")], id="Prefer"),
+        pytest.param("/notes", [("X-Forgeproof-Report-Only", "1")], "", id="a header"),
+        pytest.param("/notes", [("Prefer", "report-only")], "", id="Prefer"),
         pytest.param(
             "/notes",
             [("Content-Security-Policy-Report-Only", "default-src *")],
+            "",
             id="a report-only CSP header",
         ),
-        pytest.param("/notes?report_only=1", [], id="the query string"),
-        pytest.param("/notes?report_only=true&forgeproof.report_only=1", [], id="two"),
+        pytest.param("/notes?report_only=1", [], "", id="the query string"),
         pytest.param(
-            "/notes", [("Cookie", "forgeproof_report_only=1")], id="a second cookie"
+            "/notes?report_only=true&forgeproof.report_only=1", [], "", id="two"
         ),
+        # Beside the session cookie in the one Cookie header a browser sends.
+        pytest.param("/notes", [], "forgeproof_report_only=1", id="a second cookie"),
     ],
 )
 def test_no_request_can_switch_report_only_on(
@@ -41,6 +43,7 @@ def test_no_request_can_switch_report_only_on(
     recorder: Recorder,
     path: str,
     extra: list[tuple[str, str]],
+    other_cookie: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.WARNING, "forgeproof.csrf")
@@ -48,6 +51,8 @@ def test_no_request_can_switch_report_only_on(
     with serve(adapter, recorder, on_decision=decisions.append) as base:
         visitor = Visitor(base)
         visitor.open_page()
+        if other_cookie:
+            visitor.cookie = f"{other_cookie}; {visitor.cookie}"
 
         control = visitor.post([*_own_origin(base), *extra], path=path)
         assert control.status == 200

@@ -227,11 +227,14 @@ def test_a_session_saved_again_is_swept_only_at_its_new_deadline() -> None:
     assert "busy" not in store._entries
 
 
-def test_the_asgi_adapters_inlined_facts_equal_the_shared_translation() -> None:
-    """CSRFMiddleware builds RequestFacts itself on the hot path; every
-    field must come out as the shared request_facts makes it."""
+def test_the_asgi_adapters_facts_from_raw_headers_equal_the_shared_translation() -> (
+    None
+):
+    """CSRFMiddleware keeps the headers undecoded and builds RequestFacts
+    only when something reads them; every field must come out as the
+    shared request_facts makes it from decoded headers."""
     from forgeproof._adapter import request_facts
-    from forgeproof.asgi import CSRFMiddleware
+    from forgeproof.asgi import CSRFMiddleware, _raw_headers
     from forgeproof.sessions.base import Session
 
     names = [
@@ -239,15 +242,21 @@ def test_the_asgi_adapters_inlined_facts_equal_the_shared_translation() -> None:
         "accept", "forwarded", "x-forwarded-proto", "x-forwarded-host",
         "x-forwarded-port",
     ]  # fmt: skip
-    headers = {name: f"value of {name}" for name in names}
+    pairs = [
+        (name.encode(), f"value of {name} \xe9".encode("latin-1")) for name in names
+    ]
+    pairs.append((b"origin", b"https://second.example"))
+    headers = {name: f"value of {name} \xe9" for name in names}
+    headers["origin"] += ", https://second.example"
     session = Session(None, None, now=0.0, cookie_count=1)
     scope = {"type": "http", "method": "PATCH", "scheme": "https", "path": "/p"}
+    scope["headers"] = pairs
 
     async def app(scope: object, receive: object, send: object) -> None:
         raise AssertionError("not called")
 
-    middleware = CSRFMiddleware(app, is_exempt=lambda scope: True)
-    inlined = middleware._facts(scope, headers, session)
+    middleware = CSRFMiddleware(app)
+    built = middleware._facts(scope, _raw_headers(scope), session, exempt=True)
     shared = request_facts(
         method="PATCH",
         scheme="https",
@@ -257,4 +266,4 @@ def test_the_asgi_adapters_inlined_facts_equal_the_shared_translation() -> None:
         exempt=True,
     )
 
-    assert inlined == shared
+    assert built == shared

@@ -1,14 +1,19 @@
 """What the SQLite store adds to the contract: several processes on one
-file, and sessions that outlive the process that wrote them."""
+file (with and without a memory map), and sessions that outlive the
+process that wrote them."""
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import textwrap
 import threading
 from pathlib import Path
 
+import pytest
+
+from forgeproof.errors import StoreUnavailableError
 from forgeproof.sessions import SQLiteSessionStore
 from forgeproof.sessions.base import SessionConfig, store_key
 from forgeproof.tokens import new_secret
@@ -24,7 +29,7 @@ _WORKER = textwrap.dedent(
     from forgeproof.sessions.base import SessionConfig, open_session, store_key
 
     path, worker, session_id, rounds = sys.argv[1], sys.argv[2], sys.argv[3], 40
-    store = SQLiteSessionStore(path)
+    store = SQLiteSessionStore(path, mmap_size=int(sys.argv[4]))
     config = SessionConfig()
     missing = 0
     for i in range(rounds):
@@ -50,8 +55,15 @@ _WORKER = textwrap.dedent(
 )
 
 
+@pytest.mark.parametrize(
+    "mapped",
+    [
+        pytest.param(set[int](), id="no process mapped"),
+        pytest.param({0, 2}, id="half the processes mapped"),
+    ],
+)
 def test_processes_sharing_one_file_lose_no_session_and_no_secret(
-    tmp_path: Path,
+    tmp_path: Path, mapped: set[int]
 ) -> None:
     path = tmp_path / "shared.db"
     store = SQLiteSessionStore(path)
@@ -61,13 +73,14 @@ def test_processes_sharing_one_file_lose_no_session_and_no_secret(
     session_id = finish(Driver(store, "sync"), config, session)
     assert session_id is not None
 
+    sizes = [str(1 << 30 if n in mapped else 0) for n in range(4)]
     workers = [
         subprocess.Popen(
-            [sys.executable, "-c", _WORKER, str(path), str(n), session_id],
+            [sys.executable, "-c", _WORKER, str(path), str(n), session_id, size],
             stdout=subprocess.PIPE,
             text=True,
         )
-        for n in range(4)
+        for n, size in enumerate(sizes)
     ]
     outputs = [worker.communicate(timeout=90)[0] for worker in workers]
 
@@ -141,4 +154,23 @@ def test_expired_sessions_are_swept_from_the_file(tmp_path: Path) -> None:
         "SELECT count(*) FROM forgeproof_sessions WHERE key LIKE 'old-%'"
     )
     assert rows.fetchone() == (0,)
+    store.close()
+
+
+def test_a_lookup_sqlite_refuses_raises_store_unavailable_with_the_cause(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "sessions.db"
+    store = SQLiteSessionStore(path)
+    store.save("k1", record(at=store._clock()), store._clock() + 60)
+    other = sqlite3.connect(path)
+    other.execute("DROP TABLE forgeproof_sessions")
+    other.close()
+
+    with pytest.raises(StoreUnavailableError) as info:
+        store.load("k1")
+
+    assert info.value.store == "sqlite"
+    assert isinstance(info.value.__cause__, sqlite3.OperationalError)
+    assert "k1" not in str(info.value)
     store.close()

@@ -14,7 +14,6 @@ Templates then write ``{{ csrf_input() }}`` inside each form and
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import flask
@@ -33,10 +32,9 @@ from ..proxies import ProxyHeaders
 from ..responses import RejectionRenderer
 from ..sessions import SessionConfig, SessionStore, store_from_url
 from ..sessions.base import Session
-from ..templating import session_of
-from ..wsgi import CSRFMiddleware, SessionMiddleware
+from ..wsgi import ENVIRON_KEY, CSRFMiddleware, SessionMiddleware
 from ._jinja import template_globals
-from ._marks import is_marked_exempt, mark_exempt
+from ._marks import is_marked_exempt, mark_exempt, marks_made
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -127,7 +125,7 @@ class CSRFProtect:
         checked = CSRFMiddleware(
             app.wsgi_app,
             policy=self.policy,
-            is_exempt=partial(_view_is_exempt, app),
+            is_exempt=_ExemptViews(app),
             on_reject=self.on_reject,
             report_only=self.report_only,
             on_decision=self.on_decision,
@@ -136,7 +134,7 @@ class CSRFProtect:
             checked, store=store, config=self.config
         )
         app.session_interface = ForgeproofSessionInterface()
-        helpers = template_globals(self.policy.field_name, _flask_request)
+        helpers = template_globals(self.policy.field_name, _current_environ)
         for name, helper in helpers.items():
             app.add_template_global(helper, name)
         app.extensions["forgeproof"] = self
@@ -209,13 +207,13 @@ class ForgeproofSessionInterface(SessionInterface):
 
     def open_session(self, app: flask.Flask, request: flask.Request) -> FlaskSession:
         """The forgeproof session of *request*."""
-        try:
-            return FlaskSession(session_of(request))
-        except LookupError:
+        session = request.environ.get(ENVIRON_KEY)
+        if not isinstance(session, Session):
             raise RuntimeError(
                 "no forgeproof session: this request did not pass through the "
                 "middleware that CSRFProtect.init_app installs"
-            ) from None
+            )
+        return FlaskSession(session)
 
     def save_session(
         self, app: flask.Flask, session: SessionMixin, response: flask.Response
@@ -234,8 +232,47 @@ def _store_from_config(app: flask.Flask) -> SessionStore:
     return store_from_url(str(url))
 
 
-def _flask_request(context: object) -> Any:
-    return flask.request
+def _current_environ(context: object) -> Any:
+    # The environ rather than the request proxy: the helpers only look up
+    # the session in it, and each attribute of the proxy costs a context
+    # lookup.
+    return flask.request.environ
+
+
+class _ExemptViews:
+    """The ``is_exempt`` hook: whether the view a request routes to, or
+    one of its blueprints, is marked exempt.
+
+    Routing a request costs more than the rest of the CSRF check, so it is
+    done only while something of the app is marked at all. That is looked
+    up again whenever a mark is made or a view or blueprint is registered
+    (Flask allows neither once it has served a request, short of writing
+    to its dicts directly: an already marked view put in place of another
+    is then missed, and checked like any other).
+    """
+
+    __slots__ = ("_app", "_seen")
+
+    def __init__(self, app: flask.Flask) -> None:
+        self._app = app
+        # (marks made, views, blueprints) when last looked up, and whether
+        # anything was marked then; the first request always looks.
+        self._seen: tuple[tuple[int, int, int], bool] = ((-1, 0, 0), True)
+
+    def __call__(self, environ: WSGIEnvironment) -> bool:
+        app = self._app
+        state = (marks_made(), len(app.view_functions), len(app.blueprints))
+        seen, anything_marked = self._seen
+        if state != seen:
+            anything_marked = _anything_marked(app)
+            self._seen = (state, anything_marked)
+        return anything_marked and _view_is_exempt(app, environ)
+
+
+def _anything_marked(app: flask.Flask) -> bool:
+    views = list(app.view_functions.values())
+    blueprints = list(app.blueprints.values())
+    return any(map(is_marked_exempt, views)) or any(map(is_marked_exempt, blueprints))
 
 
 def _view_is_exempt(app: flask.Flask, environ: WSGIEnvironment) -> bool:
