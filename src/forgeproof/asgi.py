@@ -443,10 +443,9 @@ async def _send_response(send: Send, response: RejectionResponse) -> None:
 def _cookie_header(headers: Iterable[tuple[bytes, bytes]]) -> str:
     """The request's ``Cookie`` header, decoded; two read as one, since
     pairs are split at ";" either way."""
-    values = [value for key, value in headers if key == b"cookie"]
-    if len(values) == 1:
-        return values[0].decode("latin-1")
-    return "; ".join(value.decode("latin-1") for value in values)
+    return b"; ".join([value for key, value in headers if key == b"cookie"]).decode(
+        "latin-1"
+    )
 
 
 def _raw_headers(scope: Scope) -> dict[bytes, bytes]:

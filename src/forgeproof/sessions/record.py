@@ -11,6 +11,10 @@ from ..tokens import SECRET_BYTES
 
 __all__ = ["SessionRecord"]
 
+# What json.dumps(..., separators=(",", ":")) uses, made once: dumps builds
+# a new encoder on every call that passes any option.
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
 
 @dataclass(slots=True)
 class SessionRecord:
@@ -29,9 +33,8 @@ class SessionRecord:
     def to_json(self) -> str:
         """Serialise for a store."""
         secret = self.csrf_secret.hex() if self.csrf_secret is not None else None
-        return json.dumps(
-            {"d": self.data, "s": secret, "c": self.created_at, "a": self.accessed_at},
-            separators=(",", ":"),
+        return _ENCODER.encode(
+            {"d": self.data, "s": secret, "c": self.created_at, "a": self.accessed_at}
         )
 
     @classmethod
