@@ -27,8 +27,9 @@ _CDN_TARGETED = frozenset(
     }
 )
 _STORAGE_FIELDS = _CDN_TARGETED | {"cache-control"}
-# The response headers cache_headers merges with, as ASGI spells them.
-_MERGED_RAW = frozenset({b"vary", *(name.encode() for name in _STORAGE_FIELDS)})
+# The response headers cache_headers merges with, and as ASGI spells them.
+_MERGED = _STORAGE_FIELDS | {"vary"}
+_MERGED_RAW = frozenset(name.encode() for name in _MERGED)
 
 
 def cache_headers(
@@ -43,6 +44,14 @@ def cache_headers(
     no_store = session.token_issued or sets_cookie
     if not (session.accessed or no_store):
         return headers
+
+    if not any(name.lower() in _MERGED for name, _ in headers):
+        # Nothing of the app's own to merge with (the usual page): what the
+        # merge below comes to, without parsing anything.
+        added = [("vary", "Cookie")]
+        if no_store:
+            added.append(("cache-control", "private, no-store"))
+        return [*headers, *added]
 
     vary = [value for name, value in headers if name.lower() == "vary"]
     result = list(headers)

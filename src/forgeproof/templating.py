@@ -46,9 +46,12 @@ def session_of(request: Any) -> Session:
 
     :raises LookupError: if forgeproof's session middleware did not run.
     """
-    carrier = getattr(request, "scope", None)
+    # environ first: on Flask's request proxy a missing attribute is an
+    # exception raised through the proxy, several times dearer than the
+    # same miss on a Starlette request.
+    carrier = getattr(request, "environ", None)
     if carrier is None:
-        carrier = getattr(request, "environ", request)
+        carrier = getattr(request, "scope", request)
     if isinstance(carrier, Mapping):
         for key in _SESSION_KEYS:
             session = carrier.get(key)

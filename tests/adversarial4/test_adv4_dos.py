@@ -52,7 +52,7 @@ def test_a_header_repeated_4000_times_costs_no_more_than_its_bytes_in_one(
     outcome, elapsed = _fastest(lambda: stack.send("POST", "/notes", repeated))
 
     assert baseline.reason == "token_conflict"
-    # Linear work is within 2x of the baseline; today it is 25x to 150x.
+    # Linear work is within 2x of the baseline; a quadratic join was 25x to 150x.
     assert elapsed < 5 * one_header + 0.02
     assert_refused(stack, outcome, "token_conflict", logs, login=login, before=before)
 

@@ -267,3 +267,47 @@ def test_the_asgi_adapters_facts_from_raw_headers_equal_the_shared_translation()
     )
 
     assert built == shared
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected_tail"),
+    [
+        ([("content-type", "text/html")], [("vary", "Cookie")]),
+        (
+            [("content-type", "text/html"), ("Vary", "Accept")],
+            [("Vary", "Accept"), ("vary", "Cookie")],
+        ),
+    ],
+    ids=["appended", "merged"],
+)
+def test_a_page_that_only_read_the_session_varies_by_cookie_and_stays_cacheable(
+    headers: list[tuple[str, str]], expected_tail: list[tuple[str, str]]
+) -> None:
+    session = Session(None, None, now=0)
+    session.accessed = True
+
+    got = cache_headers(session, headers)
+
+    assert got == [("content-type", "text/html"), *expected_tail]
+
+
+@pytest.mark.parametrize(
+    "app_headers",
+    [
+        [("content-type", "text/html")],
+        [("content-type", "text/html"), ("Cache-Control", "max-age=60")],
+    ],
+    ids=["appended", "merged"],
+)
+def test_a_page_with_a_token_is_never_stored_whether_or_not_the_app_said_anything(
+    app_headers: list[tuple[str, str]],
+) -> None:
+    session = Session(None, None, now=0)
+    session.token_issued = True
+
+    got = cache_headers(session, app_headers)
+
+    control = [v for k, v in got if k.lower() == "cache-control"]
+    assert control in (["private, no-store"], ["max-age=60, private, no-store"])
+    assert ("vary", "Cookie") in got
+    assert ("content-type", "text/html") in got
