@@ -16,6 +16,7 @@ makes the session Flask's ``session``.
 from __future__ import annotations
 
 import io
+import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from http import HTTPStatus
@@ -585,7 +586,10 @@ class _ReplayInput:
         want = self._remaining if size < 0 else min(size, self._remaining)
         parts: list[bytes] = []
         while want > 0:
-            chunk = self._stream.read(want)
+            # In pieces: CONTENT_LENGTH is the client's word, and a stream
+            # asked for 10**20 bytes at once raises (OverflowError) or
+            # allocates them up front (MemoryError).
+            chunk = self._stream.read(min(want, _READ_SIZE))
             if not chunk:
                 break
             parts.append(chunk)
@@ -622,7 +626,8 @@ class _ReplayInput:
         want = self._remaining if size < 0 else min(size, self._remaining)
         if want <= 0:
             return b""
-        line = self._stream.readline(want)
+        # A line's limit is not allocated up front, but must fit an index.
+        line = self._stream.readline(min(want, sys.maxsize))
         self._remaining -= len(line)
         return line
 
