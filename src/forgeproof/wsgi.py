@@ -331,12 +331,12 @@ class CSRFMiddleware:
             tokens, problem = self._scan_body(environ)
             verdict = token_verdict(self.policy, session, tokens, problem)
 
-        if isinstance(verdict, Rejection) or self.decisions.on_decision is not None:
+        if isinstance(verdict, Rejection):
             facts = facts or _facts(environ, session, exempt)
-            if not isinstance(verdict, Rejection):
-                self.decisions.accept(facts)
-            elif (refused := self._reject(start_response, verdict, facts)) is not None:
+            if (refused := self._reject(start_response, verdict, facts)) is not None:
                 return refused
+        elif self.decisions.on_decision is not None:
+            self.decisions.accept(facts or _facts(environ, session, exempt))
         # In report-only mode too: wsgi.input replays any body bytes scanned.
         return self.app(environ, start_response)
 
